@@ -1,0 +1,1 @@
+"""symnet: exact, readable, checkable backpropagation."""
