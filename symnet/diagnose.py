@@ -1,0 +1,163 @@
+"""Say what a wrong gradient looks like, in words a student recognizes.
+
+A diagnosis is a list of hypotheses "your g is the true t with mistake M", each turned around into
+a candidate for t computed from g (t = g.T, t = g/c, t = g + λW, …) and tested against what we
+know about t. What we know is a `Truth`: either t itself (small tensors, reference mode) or a few
+projections d_k = ⟨t, v_k⟩ measured by finite differences (large tensors): a hypothesis that
+explains all projections within their error bounds is accepted. The tolerances are the checker's
+own error bounds, so "exact-ish" means "as exact as the check itself".
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class Truth:
+    """What is known about the true gradient of one tensor, and a test of candidates against it."""
+
+    def __init__(self, t=None, tol=None, probes=None):
+        self.t = None if t is None else np.asarray(t, dtype=np.float64)
+        self.tol = tol  # entrywise tolerance (array or scalar) when t is known
+        self.probes = probes or []  # [(v, d, tol)]: |⟨t, v⟩ − d| ≤ tol
+
+    @property
+    def full(self) -> bool:
+        return self.t is not None
+
+    def agrees(self, cand) -> bool:
+        cand = np.asarray(cand, dtype=np.float64)
+        if self.full:
+            return cand.shape == self.t.shape and bool(np.all(np.abs(cand - self.t) <= self.tol))
+        return bool(self.probes) and all(
+            cand.shape == v.shape and abs(np.vdot(cand, v) - d) <= tol for v, d, tol in self.probes
+        )
+
+    def scale_of(self, g) -> float:
+        """The least-squares c in g ≈ c·t (from the projections when t is unknown)."""
+        g = np.asarray(g, dtype=np.float64)
+        if self.full:
+            den = float(np.vdot(self.t, self.t))
+            return float(np.vdot(g, self.t)) / den if den else float("nan")
+        d = np.array([d for _, d, _ in self.probes])
+        gv = np.array([np.vdot(g, v) for v, _, _ in self.probes])
+        den = float(d @ d)
+        return float(gv @ d) / den if den else float("nan")
+
+
+def scale_names(B=None, n_out=None) -> list:
+    """Constant factors that hand-written backprop gets wrong, as (c, what it means) with g = c·t."""
+    names = [
+        (-1.0, "wrong sign: it is exactly −1 × the true gradient (a swapped (ŷ − y) / (y − ŷ), or "
+               "the gradient of −L; gradient descent with it climbs the loss)"),
+        (0.5, "half the true gradient: a factor 2 is missing (d/dx x² = 2x, e.g. in the MSE)"),
+        (2.0, "twice the true gradient: a factor 2 too many (e.g. a loss with ½ differentiated "
+              "as if it had none, or a term counted twice)"),
+    ]
+    if B and B > 1:
+        names += [
+            (float(B), f"B = {B} times too large: summed over the batch where the loss takes the "
+                       "mean (the 1/B is missing)"),
+            (1.0 / B, f"B = {B} times too small: divided by the batch size once too often (or the "
+                      "loss is a sum over the batch, not a mean)"),
+            (B / (B - 1.0), f"divided by B − 1 = {B - 1} instead of B = {B} (the mean over the "
+                            "batch uses B)"),
+        ]
+    if n_out and n_out > 1 and n_out != B:
+        names += [
+            (1.0 / n_out, f"n_out = {n_out} times too small: divided by the number of outputs, "
+                          "which the loss does not do"),
+            (float(n_out), f"n_out = {n_out} times too large: the loss averages over the "
+                           "outputs, the gradient does not"),
+        ]
+    return names
+
+
+def diagnose(g, truth: Truth, *, name="", theta=None, weight_decay=None, B=None, n_out=None,
+             rows=None, cols=None) -> str:
+    """One paragraph: what g's error looks like. rows/cols: bad row/column indices found by
+    localization (for 2-D tensors when t itself is unknown)."""
+    g = np.asarray(g, dtype=np.float64)
+    if truth.full and truth.agrees(np.zeros_like(truth.t)):
+        return "the true gradient is (numerically) zero here; yours is not."
+    if not np.any(g):
+        return ("all zeros: this gradient is never computed or never accumulated (is the "
+                "assignment missing, or a copy updated instead of the array?).")
+    if g.ndim == 2 and g.shape[0] == g.shape[1] and truth.agrees(g.T):
+        return (f"transposed: yours is the transpose of the true ∂L/∂{name} "
+                "(with W of shape (n_in, n_out) it is A_prevᵀ·δ, not δᵀ·A_prev).")
+    for c, meaning in scale_names(B, n_out):
+        if truth.agrees(g / c):
+            return meaning
+    if weight_decay and theta is not None:
+        lw = weight_decay * np.asarray(theta, dtype=np.float64)
+        if truth.agrees(g + lw):
+            return (f"the L2 term is missing: yours = true − λ·{name} (λ = {weight_decay}); the "
+                    f"penalty (λ/2)·‖{name}‖² adds λ·{name} to the gradient.")
+        if truth.agrees(g - lw):
+            return (f"the L2 term is counted twice: yours = true + λ·{name} (λ = {weight_decay}); "
+                    f"(λ/2)·‖{name}‖² contributes λ·{name} once.")
+    c = truth.scale_of(g)
+    if np.isfinite(c) and c != 0 and truth.agrees(g / c):
+        return f"scaled by a constant: yours ≈ {c:.6g} × the true gradient."
+    where = _where(g, truth, rows, cols)
+    if where:
+        return where
+    if truth.full:
+        err = np.abs(g - truth.t)
+        i = np.unravel_index(int(np.argmax(err)), err.shape)
+        return (f"no simple pattern (not a transpose, sign, constant factor, L2 term, or a few "
+                f"rows/columns); largest error at {tuple(map(int, i))}: yours {g[i]:.6g}, "
+                f"true {truth.t[i]:.6g}.")
+    return ("no simple pattern (not a transpose, sign, constant factor, L2 term, or a few "
+            "rows/columns): check the chain rule for this layer, e.g. the activation derivative "
+            "and whether it is taken at the pre-activation Z.")
+
+
+def _where(g, truth, rows, cols) -> str:
+    """'wrong only in column j' style findings, from t itself or from localization."""
+    if truth.full:
+        bad = np.abs(g - truth.t) > truth.tol
+        if g.ndim == 1:
+            idx = np.flatnonzero(bad)
+            if 0 < idx.size <= max(1, g.size // 2):
+                return f"wrong only at entries {_list(idx)} (the others are right)."
+            return ""
+        if g.ndim != 2:
+            return ""
+        rows = set(np.flatnonzero(bad.any(axis=1)).tolist())
+        cols = set(np.flatnonzero(bad.any(axis=0)).tolist())
+    if g.ndim != 2:
+        return ""
+    n_rows, n_cols = g.shape
+    if cols is not None and 0 < len(cols) <= n_cols // 2 and (rows is None or len(rows) > 1):
+        return (f"wrong only in column(s) {_list(sorted(cols))} (output unit(s) of this layer); "
+                "the other columns are right.")
+    if rows is not None and 0 < len(rows) <= n_rows // 2 and (cols is None or len(cols) > 1):
+        return (f"wrong only in row(s) {_list(sorted(rows))} (input unit(s) of this layer); "
+                "the other rows are right.")
+    if rows is not None and cols is not None and 0 < len(rows) * len(cols) <= 8:
+        return (f"wrong only in a few entries (rows {_list(sorted(rows))}, columns "
+                f"{_list(sorted(cols))}); everything else is right.")
+    return ""
+
+
+def _list(idx, limit=8) -> str:
+    idx = [int(i) for i in idx]
+    text = ", ".join(map(str, idx[:limit]))
+    return text + (f", … ({len(idx)} in all)" if len(idx) > limit else "")
+
+
+def shape_diagnosis(g_shape, shape, B=None) -> str:
+    """Why a gradient has the wrong shape, when the shapes alone tell."""
+    g_shape, shape = tuple(g_shape), tuple(shape)
+    if len(shape) == 2 and g_shape == shape[::-1]:
+        return (f"shape {g_shape} is the transpose of {shape}: with W of shape (n_in, n_out) the "
+                "gradient is A_prevᵀ·δ (or you stored W in the (n_out, n_in) layout).")
+    if g_shape[1:] == shape and len(g_shape) == len(shape) + 1:
+        return (f"shape {g_shape} has an extra leading axis of size {g_shape[0]}"
+                + (" = B" if g_shape[0] == B else "")
+                + ": the per-sample gradients were not summed over the batch (sum over axis 0).")
+    if g_shape and np.prod(g_shape) == np.prod(shape):
+        return f"shape {g_shape} has the right number of entries but the wrong layout {shape}."
+    return f"shape {g_shape} does not match the parameter's shape {shape}."
