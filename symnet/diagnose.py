@@ -46,7 +46,7 @@ class Truth:
 
 
 def scale_names(B=None, n_out=None) -> list:
-    """Constant factors that hand-written backprop gets wrong, as (c, what it means) with g = c·t."""
+    """Constant factors hand-written backprop gets wrong: (c, what it means), with g = c·t."""
     names = [
         (-1.0, "wrong sign: it is exactly −1 × the true gradient (a swapped (ŷ − y) / (y − ŷ), or "
                "the gradient of −L; gradient descent with it climbs the loss)"),

@@ -223,11 +223,11 @@ class _Context:
         if g.ndim == 2:
             rows = self.bisect(params, name, g, truth, g.shape[0], lambda I: _rows(g.shape, I))
             cols = self.bisect(params, name, g, truth, g.shape[1], lambda J: _cols(g.shape, J))
-            cand = [(i, j) for i in (rows or self.rng.choice(g.shape[0], min(8, g.shape[0]), replace=False))
-                    for j in (cols or self.rng.choice(g.shape[1], min(8, g.shape[1]), replace=False))]
+            cand = [(i, j) for i in (rows or _sample(self.rng, g.shape[0], 8))
+                    for j in (cols or _sample(self.rng, g.shape[1], 8))]
         else:
             flat = self.bisect(params, name, g, truth, g.size, lambda I: _flat(g.shape, I))
-            cand = [np.unravel_index(i, g.shape) for i in (flat or self.rng.choice(g.size, min(16, g.size), replace=False))]
+            cand = [np.unravel_index(i, g.shape) for i in (flat or _sample(self.rng, g.size, 16))]
         bad = []
         for i in cand[:SMALL]:
             v, d, tol, gv, est = p = self.probe(params, name, g, _unit(g.shape, i))
@@ -325,6 +325,10 @@ def _entry_summary(name, g, t, tol) -> ParamResult:
     worst = np.unravel_index(int(np.argmax(err / np.where(tol > 0, tol, np.inf))), err.shape)
     return ParamResult(name, "ok", g.shape, float(err.max()), float(rel.max()),
                        float(tol[worst]), n_checks=int(g.size))
+
+
+def _sample(rng, n, k):
+    return rng.choice(n, min(k, n), replace=False).tolist()
 
 
 def _unit(shape, i):

@@ -18,6 +18,14 @@ class Case:
     says: str = ""  # substring of every wrong parameter's diagnosis
     kinks: tuple = ()  # parameters expected to get verdict "kink"
 
+    def reference(self):
+        """The correct implementation of the same network, as a `reference=` callable."""
+        opts = {k: v for k, v in self.mlp.items() if k != "bug"}
+        if opts.get("act") == "relu_ge":
+            opts["act"] = "relu"
+        loss, grads = make_mlp(**opts)
+        return lambda params, X, Y: (loss(params, X, Y), grads(params, X, Y))
+
     def build(self):
         loss, grads = make_mlp(**self.mlp)
         kw = {"layout": self.mlp.get("layout", "in_out"), "loss": self.mlp.get("loss", "mse")}
@@ -42,6 +50,8 @@ CORRECT = [
     Case("relu-kinks", {"act": "relu"}, {"zero_rows": 3, "zero_bias": True}, kinks=("b1",)),
     Case("relu-kinks-f32", {"act": "relu", "loss": "ce"},
          {"zero_rows": 2, "zero_bias": True, **F32}, kinks=("b1",)),
+    Case("relu-kinks-other-convention", {"act": "relu_ge"}, {"zero_rows": 3, "zero_bias": True},
+         kinks=("b1",)),
     Case("wide-tanh", {}, {"n_in": 20, "n_h": 40, "n_out": 10, "B": 16}),
 ]
 

@@ -18,6 +18,8 @@ ACTIVATIONS = {  # act(Z), act'(Z)
     "tanh": (np.tanh, lambda Z: 1.0 - np.tanh(Z) ** 2),
     "sigmoid": (_sigmoid, lambda Z: _sigmoid(Z) * (1.0 - _sigmoid(Z))),
     "relu": (lambda Z: np.maximum(Z, 0.0), lambda Z: (Z > 0).astype(Z.dtype)),
+    # the other convention at the kink, relu'(0) = 1: just as valid a subgradient
+    "relu_ge": (lambda Z: np.maximum(Z, 0.0), lambda Z: (Z >= 0).astype(Z.dtype)),
 }
 
 
