@@ -160,8 +160,8 @@ class _Context:
                 if not est.kink:
                     if abs(cs.value - est.value) > cs.bound + est.bound:
                         lossf.disable_complex()
-                    else:
-                        lossf.complex_ok = True
+                    else:  # they agree: keep the far more accurate complex step
+                        lossf.complex_ok, est = True, cs
         if est is None:
             est = lossf.richardson(params, name, v, h)
         return v, est.value, est.bound + tol_g, gv, est
