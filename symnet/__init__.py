@@ -1,1 +1,58 @@
-"""symnet: exact, readable, checkable backpropagation."""
+"""symnet: exact, readable, checkable backpropagation.
+
+SymPy builds each layer's forward expression, symnet derives the backward pass by the chain
+rule, prints it, evaluates it exactly, and (see the other modules) generates NumPy from it and
+checks gradients against it.
+"""
+
+from .derivation import Derivation, Equation, derive
+from .errors import DataError, ShapeError, SpecError, SymnetError
+from .explicit import explicit
+from .layers import (
+    ELU,
+    GELU,
+    Activation,
+    Dense,
+    Identity,
+    LeakyReLU,
+    ReLU,
+    SiLU,
+    Sigmoid,
+    Softplus,
+    Tanh,
+)
+from .losses import MSE, BCEWithLogits, BinaryCrossEntropy, SoftmaxCrossEntropy
+from .network import Network
+from .spec import describe, load, parse
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Activation",
+    "BCEWithLogits",
+    "BinaryCrossEntropy",
+    "DataError",
+    "Dense",
+    "Derivation",
+    "ELU",
+    "Equation",
+    "GELU",
+    "Identity",
+    "LeakyReLU",
+    "MSE",
+    "Network",
+    "ReLU",
+    "ShapeError",
+    "SiLU",
+    "Sigmoid",
+    "SoftmaxCrossEntropy",
+    "Softplus",
+    "SpecError",
+    "SymnetError",
+    "Tanh",
+    "derive",
+    "describe",
+    "explicit",
+    "load",
+    "parse",
+]

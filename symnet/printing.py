@@ -1,0 +1,247 @@
+"""Printing derivations: one-line Unicode, LaTeX, and a step-by-step Markdown derivation.
+
+Both printers extend SymPy's by `_print_<ClassName>` methods and recurse with `self._print`,
+so a new node needs one method here and nothing else changes. Names follow one rule: the
+gradient of a pre-activation Zk prints as δk, of a parameter W as ∂L/∂W, of anything else V
+as ∂L/∂V; the symbol itself (dZ1, dW1) is the variable name in generated code.
+"""
+
+from __future__ import annotations
+
+import re
+
+import sympy as sp
+from sympy.printing.latex import LatexPrinter
+from sympy.printing.precedence import PRECEDENCE
+from sympy.printing.str import StrPrinter
+
+from .functions import NAMED, x
+
+_SUPERSCRIPT = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
+
+
+def display_name(name: str) -> str:
+    """dZ2 → δ2, dW2 → ∂L/∂W2, W2 → W2."""
+    if name.startswith("dZ"):
+        return "δ" + name[2:]
+    if name.startswith("d") and len(name) > 1:
+        return "∂L/∂" + name[1:]
+    return name
+
+
+class UnicodePrinter(StrPrinter):
+    def _print_MatrixSymbol(self, e):
+        return display_name(e.name)
+
+    def _print_Symbol(self, e):
+        return e.name
+
+    def _needs_parens(self, arg, inside_hadamard=False):
+        kinds = (sp.MatAdd,) + ((sp.MatMul,) if inside_hadamard else ())
+        return isinstance(arg, kinds) or (
+            isinstance(arg, sp.MatMul) and not arg.args[0].is_Matrix and inside_hadamard
+        )
+
+    def _print_MatMul(self, e):
+        coeff, mats = e.as_coeff_mmul()
+        parts = [f"({self._print(a)})" if isinstance(a, sp.MatAdd) else self._print(a)
+                 for a in mats.args]
+        body = " ".join(parts)
+        if coeff == 1:
+            return body
+        if coeff == -1:
+            return "−" + body
+        c = self._print(coeff)
+        return f"({c})·{body}" if not coeff.is_Integer else f"{c}·{body}"
+
+    def _print_MatAdd(self, e):
+        out = ""
+        for i, term in enumerate(e.args):
+            text = self._print(term)
+            if text.startswith("−"):
+                out += (" − " if i else "−") + text[1:]
+            else:
+                out += (" + " if i else "") + text
+        return out
+
+    def _print_HadamardProduct(self, e):
+        return " ⊙ ".join(
+            f"({self._print(a)})" if self._needs_parens(a, True) else self._print(a)
+            for a in e.args
+        )
+
+    def _print_Transpose(self, e):
+        inner = self._print(e.arg)
+        return (f"({inner})" if not isinstance(e.arg, sp.MatrixSymbol) else inner) + "ᵀ"
+
+    def _print_OneMatrix(self, e):
+        return "𝟙"
+
+    def _print_Elementwise(self, e):
+        shown = ", ".join(self._print(op) for op in e.operands[: e.fn.shown])
+        return f"{e.fn.label}({shown})"
+
+    def _print_SumEntries(self, e):
+        inner = self._print(e.arg)
+        return f"Σ {inner}" if isinstance(e.arg, sp.MatrixSymbol | sp.MatrixExpr) and not (
+            isinstance(e.arg, sp.HadamardProduct)) else f"Σ({inner})"
+
+    def _print_Piecewise(self, e):
+        cases = [f"{self._print(v)} if {self._print(c)}" for v, c in e.args[:-1]]
+        return ", ".join(cases + [f"{self._print(e.args[-1][0])} otherwise"])
+
+    def _print_Softmax(self, e):
+        return f"softmax({self._print(e.arg)})"
+
+    def _print_LogSumExp(self, e):
+        return f"LSE({self._print(e.arg)})"
+
+    def _print_sigmoid(self, e):
+        return f"σ({self._print(e.args[0])})"
+
+    def _print_Mul(self, e):
+        return super()._print_Mul(e).replace("*", "·")
+
+    def _print_Pow(self, e, rational=False):
+        if e.exp.is_Integer and e.exp > 1:
+            return self.parenthesize(e.base, PRECEDENCE["Pow"]) + str(e.exp).translate(_SUPERSCRIPT)
+        return super()._print_Pow(e, rational).replace("**", "^")
+
+
+_LATEX_LABEL = {"σ": r"\sigma", "ℓ": r"\ell", "∂": r"\partial ", "′": "'", "Σ": r"\Sigma"}
+
+
+def latex_label(label: str) -> str:
+    """σ′ → \\sigma', relu′ → \\operatorname{relu}', ℓ_mse → \\ell_{\\text{mse}}."""
+    out = "".join(_LATEX_LABEL.get(ch, ch) for ch in label)
+    out = re.sub(r"_(\w+)", r"_{\\text{\1}}", out)
+    return re.sub(r"^([a-z]{2,})", r"\\operatorname{\1}", out)
+
+
+def _latex_name(name: str) -> str:
+    m = re.fullmatch(r"([A-Za-z]+?)(\d+)", name)
+    base, sub = (m.group(1), m.group(2)) if m else (name, "")
+    base = {"gamma": r"\gamma", "beta": r"\beta"}.get(base, base)
+    return f"{base}_{{{sub}}}" if sub else base
+
+
+class SymnetLatexPrinter(LatexPrinter):
+    def _print_MatrixSymbol(self, e):
+        name = e.name
+        if name.startswith("dZ"):
+            return rf"\delta_{{{name[2:]}}}"
+        if name.startswith("d") and len(name) > 1:
+            return rf"\frac{{\partial L}}{{\partial {_latex_name(name[1:])}}}"
+        return _latex_name(name)
+
+    def _print_OneMatrix(self, e):
+        return r"\mathbb{1}"
+
+    def _print_HadamardProduct(self, e):
+        return r" \odot ".join(
+            rf"\left({self._print(a)}\right)" if isinstance(a, sp.MatMul | sp.MatAdd)
+            else self._print(a)
+            for a in e.args
+        )
+
+    def _print_Transpose(self, e):
+        return self.parenthesize(e.arg, PRECEDENCE["Pow"], strict=True) + r"^{\top}"
+
+    def _print_Elementwise(self, e):
+        shown = ", ".join(self._print(op) for op in e.operands[: e.fn.shown])
+        return rf"{latex_label(e.fn.label)}\left({shown}\right)"
+
+    def _print_SumEntries(self, e):
+        return rf"\sum {self.parenthesize(e.arg, PRECEDENCE['Mul'], strict=True)}"
+
+    def _print_Softmax(self, e):
+        return rf"\operatorname{{softmax}}\left({self._print(e.arg)}\right)"
+
+    def _print_LogSumExp(self, e):
+        return rf"\operatorname{{LSE}}\left({self._print(e.arg)}\right)"
+
+    def _print_sigmoid(self, e, exp=None):
+        return rf"\sigma\left({self._print(e.args[0])}\right)"
+
+    def _print_softplus(self, e, exp=None):
+        return rf"\operatorname{{softplus}}\left({self._print(e.args[0])}\right)"
+
+
+def unicode_expr(expr) -> str:
+    return UnicodePrinter().doprint(expr)
+
+
+def latex_expr(expr) -> str:
+    return SymnetLatexPrinter().doprint(expr)
+
+
+def legend(derivation) -> list[tuple[str, str]]:
+    """(label, definition) for each scalar function the equations use, in Unicode."""
+    rows = []
+    for fn in derivation.functions():
+        body = fn.body
+        for named in NAMED:  # σ(x) is defined by its formula, not by itself
+            if body == named(x):
+                body = named.definition(x)
+        args = ", ".join(str(v) for v in fn.variables)
+        text = unicode_expr(body)
+        if len(fn.variables) == 2 and fn.shown == 1:
+            args = "x"
+            text += f", with y = {fn.label.rstrip('′')}(x) the layer's output"
+        rows.append((f"{fn.label}({args})", text))
+    return rows
+
+
+def unicode(derivation) -> str:
+    lines = [f"Forward ({_describe(derivation)}):"]
+    lines += [f"  {unicode_expr(eq.lhs)} = {unicode_expr(eq.rhs)}" for eq in derivation.forward]
+    lines.append(f"  L = {unicode_expr(derivation.loss.rhs)}")
+    lines.append("Backward (chain rule, in the order computed):")
+    lines += [f"  {unicode_expr(eq.lhs)} = {unicode_expr(eq.rhs)}" for eq in derivation.backward]
+    lines.append("where")
+    lines += [f"  {label} = {text}" for label, text in legend(derivation)]
+    lines.append("  𝟙 is a column of ones, ⊙ the entry-by-entry product, B the batch size")
+    return "\n".join(lines)
+
+
+def latex(derivation) -> str:
+    rows = [
+        rf"{latex_expr(eq.lhs)} &= {latex_expr(eq.rhs)}"
+        for eq in (*derivation.forward, derivation.loss, *derivation.backward)
+    ]
+    return "\\begin{aligned}\n" + " \\\\\n".join(rows) + "\n\\end{aligned}"
+
+
+def markdown(derivation) -> str:
+    out = [f"# Backpropagation for `{_describe(derivation)}`", ""]
+    out += ["## Forward pass", ""]
+    for eq in derivation.forward:
+        out += [f"$$ {latex_expr(eq.lhs)} = {latex_expr(eq.rhs)} $$", ""]
+    out += ["## Loss", "", f"$$ L = {latex_expr(derivation.loss.rhs)} $$", ""]
+    out += ["## Backward pass", "", "Each step applies the chain rule to one forward equation, "
+            "from the loss back to the first layer.", ""]
+    for eq in derivation.backward:
+        out.append(f"### {unicode_expr(eq.lhs)}")
+        out.append("")
+        out += [f"- {why}" for why in eq.why]
+        out += ["", f"$$ {latex_expr(eq.lhs)} = {latex_expr(eq.rhs)} $$", ""]
+    out += ["## Functions", ""]
+    for fn in derivation.functions():
+        body = next((n.definition(x) for n in NAMED if fn.body == n(x)), fn.body)
+        variables = fn.variables if not (len(fn.variables) == 2 and fn.shown == 1) else (x,)
+        note = "" if variables == fn.variables else (
+            rf", \quad y = {latex_label(fn.label.rstrip('′'))}(x)")
+        args = ", ".join(latex_expr(v) for v in variables)
+        out += [f"$$ {latex_label(fn.label)}({args}) = {latex_expr(body)}{note} $$", ""]
+    out.append(r"$\mathbb{1}$ is a column of ones, $\odot$ the entry-by-entry product, "
+               "$B$ the batch size.")
+    return "\n".join(out) + "\n"
+
+
+def _describe(derivation) -> str:
+    from .spec import describe
+
+    return describe(derivation.network)
+
+
+__all__ = ["unicode", "latex", "markdown", "unicode_expr", "latex_expr", "display_name"]
