@@ -144,14 +144,17 @@ class _Context:
     # one directional comparison: (v, d, tol, ⟨g, v⟩, estimate)
     def probe(self, params, name, g, v):
         theta, lossf = params[name], self.loss
-        h = step_size(theta, lossf.eps)
+        # φ(t) = L(θ + t·v) has derivatives scaled by ‖v‖: step so that ‖t·v‖₂ = h. This also
+        # keeps pre-activations from crossing ReLU kinks when v moves 10⁵ weights at once.
+        h0 = step_size(theta, lossf.eps)
+        h = h0 / float(np.linalg.norm(v))
         gv = float(np.vdot(g.astype(np.float64), v))
         tol_g = GRAD_ROUNDING_ULPS * eps_of(g.dtype) * float(np.vdot(np.abs(g), np.abs(v)))
         tol_g += self.rtol * abs(gv)
         if not lossf.upcast:  # θ + h·v rounds in θ's dtype: the step actually taken differs
             tol_g += 2 * eps_of(theta.dtype) * float(np.vdot(np.abs(g), np.abs(theta))) / h
         est = None
-        cs = lossf.complex_step(params, name, v, max(1.0, h / lossf.eps ** (1 / 3)))
+        cs = lossf.complex_step(params, name, v, h0 / lossf.eps ** (1 / 3))
         if cs is not None:
             if lossf.complex_ok and abs(cs.value - gv) <= cs.bound + tol_g:
                 est = cs  # validated earlier, and passing: one evaluation was enough
