@@ -63,6 +63,16 @@ def check_params(net, params, *, allow_exact: bool = False) -> dict[str, np.ndar
     return out
 
 
+def check_inputs(net, X, *, allow_exact: bool = False) -> np.ndarray:
+    """X alone (for a forward pass), checked as `check_batch` checks it."""
+    X = _as_array(X, "X", allow_exact)
+    if X.ndim != 2 or X.shape[1] != net.n_in:
+        raise ShapeError(f"X has shape {X.shape}, the network needs (B, {net.n_in})")
+    if X.shape[0] == 0:
+        raise DataError("X is empty: the batch needs at least one row")
+    return X
+
+
 def check_batch(net, X, Y, *, allow_exact: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """X as (B, n_in) and Y as (B, n_out), converting class labels to one-hot rows for
     softmax cross-entropy and a 1-D Y to a column for single-output networks."""
