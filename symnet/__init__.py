@@ -5,6 +5,7 @@ rule, prints it, evaluates it exactly, and (see the other modules) generates Num
 checks gradients against it.
 """
 
+from .codegen import codegen
 from .derivation import Derivation, Equation, derive
 from .errors import DataError, ShapeError, SpecError, SymnetError
 from .explicit import explicit
@@ -22,8 +23,10 @@ from .layers import (
     Tanh,
 )
 from .losses import MSE, BCEWithLogits, BinaryCrossEntropy, SoftmaxCrossEntropy
+from .model import Model, compile
 from .network import Network
 from .spec import describe, load, parse
+from .train import train
 
 __version__ = "0.1.0"
 
@@ -40,6 +43,7 @@ __all__ = [
     "Identity",
     "LeakyReLU",
     "MSE",
+    "Model",
     "Network",
     "ReLU",
     "ShapeError",
@@ -50,9 +54,12 @@ __all__ = [
     "SpecError",
     "SymnetError",
     "Tanh",
+    "codegen",
+    "compile",
     "derive",
     "describe",
     "explicit",
     "load",
     "parse",
+    "train",
 ]

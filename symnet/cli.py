@@ -70,6 +70,92 @@ def _derive(args) -> int:
     return 0
 
 
+# ── codegen, train, demo ────────────────────────────────────────────────────────────────────
+
+
+def _codegen_arguments(p):
+    p.add_argument("spec", help="a spec string or a TOML file")
+    p.add_argument("-o", "--output", metavar="FILE", help="write the module here (default: print)")
+    p.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
+    p.add_argument("--dtype", choices=("float64", "float32"), default="float64",
+                   help="dtype of the parameters init_params makes (default float64)")
+
+
+@command("codegen", "generate a standalone NumPy module: forward, loss, gradients, training")
+@arguments(_codegen_arguments)
+def _codegen(args) -> int:
+    from .codegen import codegen
+    from .module import write_module
+
+    source = codegen(_network(args.spec), dtype=args.dtype)
+    if args.output is None:
+        print(source, end="")
+    else:
+        write_module(args.output, source, force=args.force)
+        print(f"wrote {args.output} ({source.count(chr(10))} lines; needs only NumPy)")
+    return 0
+
+
+def _train_arguments(p):
+    p.add_argument("spec", help="a spec string or a TOML file")
+    p.add_argument("--data", required=True, metavar="NAME",
+                   help="xor, moons, spirals, digits, or a CSV file")
+    p.add_argument("--target", metavar="COLUMN", help="the CSV column to predict (default: last)")
+    p.add_argument("--epochs", type=int, default=100)
+    p.add_argument("--lr", type=float, help="learning rate (default 0.1 sgd, 0.05 momentum, "
+                   "0.01 adam)")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--optimizer", choices=("sgd", "momentum", "adam"), default="adam")
+    p.add_argument("--seed", type=int, default=0, help="for the data, the split, init, shuffling")
+    p.add_argument("--test-fraction", type=float,
+                   help="held out for testing (default 0.2; 0 for xor)")
+    p.add_argument("--dtype", choices=("float64", "float32"), default="float64")
+    p.add_argument("--plot", metavar="FILE.png", help="save the loss and accuracy curves")
+    p.add_argument("--quiet", action="store_true", help="no per-epoch progress line")
+
+
+@command("train", "train a network on a dataset with the generated NumPy code")
+@arguments(_train_arguments)
+def _train(args) -> int:
+    from . import datasets
+    from .errors import ShapeError
+    from .model import compile
+    from .spec import describe
+    from .train import plot, train
+
+    net = _network(args.spec)
+    data = datasets.load(args.data, target=args.target, seed=args.seed)
+    if data.n_features != net.n_in:
+        raise ShapeError(f"{data.name} has {data.n_features} features, but the network takes "
+                         f"{net.n_in} inputs: start the spec with {data.n_features}-")
+    fraction = args.test_fraction if args.test_fraction is not None else (
+        0.0 if data.name == "xor" else 0.2)
+    X, y, X_test, y_test = datasets.split(data, fraction, seed=args.seed)
+    Y, Y_test = (datasets.Dataset(data.name, a, b).targets_for(net)
+                 for a, b in ((X, y), (X_test, y_test)))
+    model = compile(net, dtype=args.dtype)
+    lr = args.lr if args.lr is not None else {"sgd": 0.1, "momentum": 0.05, "adam": 0.01}[
+        args.optimizer]
+    print(f"{data!r}: {len(X)} to train, {len(X_test)} to test")
+    print(f"{describe(net)}: {net.n_parameters} parameters, {args.dtype}, {args.optimizer} "
+          f"lr={lr:g}, batches of {args.batch_size}")
+    history = train(model, model.init(args.seed), X, Y, epochs=args.epochs, lr=lr,
+                    batch_size=args.batch_size, optimizer=args.optimizer, seed=args.seed,
+                    progress=not args.quiet, test=(X_test, Y_test) if len(X_test) else None)
+    print(history.summary())
+    if args.plot:
+        plot(history, args.plot, f"{describe(net)} on {data.name}")
+        print(f"wrote {args.plot}")
+    return 0
+
+
+@command("demo", "derive, generate, train XOR and check the gradients, in a few seconds")
+def _demo(args) -> int:
+    from .demo import run
+
+    return run(DEFAULT_SPEC)
+
+
 # ── entry point ─────────────────────────────────────────────────────────────────────────────
 
 

@@ -214,3 +214,35 @@ def module_source(net, dtype: np.dtype) -> str:
     text += "\n\n".join(h.rstrip("\n") + "\n" for h in helpers) + ("\n\n" if helpers else "")
     text += "\n\n\n".join(functions) + "\n"
     return text
+
+
+def write_module(path, source: str, *, force: bool = False):
+    """Write `source` to `path` atomically (a temporary file in the same folder, then
+    os.replace), refusing to overwrite an existing file unless `force`."""
+    import os
+    import tempfile
+    from pathlib import Path
+
+    from .errors import DataError
+
+    path = Path(path)
+    if path.is_dir():
+        raise DataError(f"{path} is a directory; give a file name such as {path / 'model.py'}")
+    if path.exists() and not force:
+        raise DataError(f"{path} exists; pass --force to overwrite it")
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise DataError(f"cannot write {path}: no folder {folder}")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    except OSError as e:
+        raise DataError(f"cannot write {path}: {e.strerror}") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(source)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise

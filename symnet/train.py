@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .errors import SpecError
+from .errors import DataError, SpecError
 
 OPTIMIZERS = ("sgd", "momentum", "adam")
 
@@ -186,3 +186,39 @@ class _Progress:
     def done(self):
         if self.tty:
             print(file=sys.stderr)
+
+
+def plot(history: History, path, title: str):
+    """Save the loss and accuracy curves of `history` as an image (needs matplotlib)."""
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise DataError(
+            "--plot needs matplotlib, which is not installed: pip install 'symnet[plot]'"
+        ) from None
+    epochs = np.arange(1, len(history) + 1)
+    fig = Figure(figsize=(7, 4.2), layout="constrained")
+    ax = fig.add_subplot()
+    ax.plot(epochs, history.loss, color="tab:blue", label="training loss")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss (epoch mean)", color="tab:blue")
+    if min(history.loss) > 0 and max(history.loss) / min(history.loss) > 100:
+        ax.set_yscale("log")
+    lines = ax.get_lines()
+    if any(a is not None for a in history.accuracy):
+        acc = ax.twinx()
+        acc.plot(epochs, [100 * (a or 0) for a in history.accuracy], color="tab:orange",
+                 label="training accuracy")
+        if history.test_accuracy:
+            acc.plot(epochs, [100 * (a or 0) for a in history.test_accuracy], color="tab:green",
+                     linestyle="--", label="test accuracy")
+        acc.set_ylabel("accuracy (%)")
+        acc.set_ylim(0, 102)
+        lines += acc.get_lines()
+    ax.legend(lines, [line.get_label() for line in lines], loc="center right")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    try:
+        fig.savefig(path, dpi=120)
+    except (OSError, ValueError) as e:
+        raise DataError(f"cannot save the plot to {path}: {e}") from None
