@@ -1,0 +1,22 @@
+"""Machine-checked proofs of every rule symnet's chain rule relies on; run them with
+`symnet prove` (or `symnet.prove.prove()`), which writes a table or, with `--markdown FILE`, a
+document with each statement, its derivation and the verdict.
+
+Each module here states its theorems as SymPy expressions about the rules *imported from
+symnet* (never restated), and checks them:
+
+- `named_functions`: σ′ and softplus′ as SymPy differentiates them (their `fdiff`), against
+  their definitions differentiated in exp.
+- `activations`: every activation's derivative, in the cheap form symnet generates; the
+  convention at each kink.
+- `elementwise`: the element-wise layer's rule δ = G ⊙ f′(Z), with f′ in x or in (x, y).
+- `dense`: the dense layer's three products G Wᵀ, Xᵀ G, Gᵀ𝟙, for symbolic dimensions.
+- `losses`: each loss's gradient for both reductions, softmax cross-entropy, L2 decay.
+- `backprop`: the four backpropagation equations, as `derive` produces them for whole networks.
+
+To add a proof, add a module defining `theorems()`, which yields `symnet.prove.Theorem`s; the
+runner finds it without further registration (modules not in ORDER run after those that are).
+Helpers shared by several modules start with `_` and are not run.
+"""
+
+ORDER = ("named_functions", "activations", "elementwise", "dense", "losses", "backprop")

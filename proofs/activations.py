@@ -1,0 +1,80 @@
+"""Every activation's derivative, in the cheap form symnet generates, is the derivative.
+
+For each entry of `symnet.layers.ACTIVATIONS` the layer's `derivative` (a Lambda in x, or in
+(x, y) with y = f(x) the output the forward pass holds: σ′ = y(1 − y)) is checked against
+d/dx of the formula, differentiated after rewriting it in exp, so that neither `fdiff` nor the
+derivative search is trusted.
+
+A formula with kinks (ReLU, leaky ReLU, ELU) is differentiable only between them. On each open
+interval x is written as a function of a positive symbol p (x = c + p right of the last kink
+c, x = c − p left of the first, between kinks c₁ + (c₂ − c₁)·p/(1 + p)); the Piecewise then
+collapses to one piece and, by the chain rule, f′(x(p)) = (d/dp f(x(p))) / x′(p). At each kink
+the derivative is a convention: symnet's is the left derivative (relu′(0) = 0, lrelu′(0) = α,
+elu′(0) = α), which is PyTorch's; that is checked too.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+import sympy as sp
+
+from symnet import layers
+from symnet.functions import x
+from symnet.printing import latex_expr, latex_label
+from symnet.prove import Theorem
+
+p = sp.Symbol("p", positive=True)
+
+# The defaults hide the kink convention for ELU (α = 1 makes both one-sided derivatives 1).
+EXTRA = (layers.ELU(sp.Rational(1, 2)),)
+
+
+def theorems():
+    instances = [cls() for cls in layers.ACTIVATIONS.values()] + list(EXTRA)
+    for act in instances:
+        yield Theorem(f"activation {act!r}: derivative in symnet's form",
+                      partial(derivative_is_exact, act))
+
+
+def derivative_is_exact(act, proof):
+    f, d = act.formula(), act.derivative
+    form = d.lam(*(x, f)[: len(d.variables)])  # y = f(x) substituted where the form uses it
+    shown = latex_expr(d.lam.expr)
+    where = r",\ y = f(x)" if len(d.variables) == 2 else ""
+    proof.states(rf"f(x) = {latex_expr(f)} \implies f'(x) = {latex_label(d.label)}(x) = "
+                 rf"{shown}{where}" + (r" \quad (x \ne " + ", ".join(map(str, act.kinks)) + ")"
+                                       if act.kinks else r" \quad \text{for all real } x"))
+    if not act.kinks:
+        truth = sp.diff(f.rewrite(sp.exp), x)
+        proof.step("f rewritten in exp", f.rewrite(sp.exp))
+        proof.step("d/dx of it", truth)
+        proof.equal(form, truth, "symnet's form, with y = f(x), equals it")
+        return
+    left_of = {}
+    for where, at in _intervals(sorted(act.kinks)):
+        piece = f.subs(x, at)
+        if piece.has(sp.Piecewise):
+            proof.cannot(f"the formula does not reduce to one piece on {where}")
+        truth = sp.diff(piece.rewrite(sp.exp), p) / sp.diff(at, p)
+        proof.step(f"on {where}, x = {at}: f(x) =", piece)
+        proof.equal(d.lam(*(at, piece)[: len(d.variables)]), truth,
+                    f"on {where}, symnet's form equals (d/dp f(x(p))) / x′(p)")
+        if not where.startswith("x >"):  # x(p) → the interval's right end, a kink, as p → 0⁺
+            left_of[at.subs(p, 0)] = truth
+    for c in act.kinks:
+        c = sp.sympify(c)
+        at_kink = d.lam(*(c, f.subs(x, c))[: len(d.variables)])
+        left = sp.limit(left_of[c], p, 0, "+")
+        proof.equal(at_kink, left, f"at the kink x = {c}, symnet's value is the left derivative "
+                                   "(PyTorch's convention)")
+
+
+def _intervals(kinks):
+    """(description, x as a function of p > 0) for each open interval between the kinks; all
+    but the last tend to their interval's right end as p → 0⁺."""
+    first, last = kinks[0], kinks[-1]
+    yield f"x < {first}", first - p
+    for a, b in zip(kinks, kinks[1:]):
+        yield f"{a} < x < {b}", b - (b - a) * p / (1 + p)
+    yield f"x > {last}", last + p
