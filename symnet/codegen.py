@@ -243,7 +243,8 @@ class NumPyCodePrinter(NumPyPrinter):
             return "_" if seen else super()._print(expr, **kwargs)
         if expr in self.shared:
             if expr not in self.named:
-                self.named[expr] = self.block.let(super()._print(expr, **kwargs))
+                code = super()._print(expr, **kwargs)
+                self.named[expr] = code if code.isidentifier() else self.block.let(code)
             return self.named[expr]
         return super()._print(expr, **kwargs)
 
@@ -307,8 +308,8 @@ class NumPyCodePrinter(NumPyPrinter):
                 r, c = m.shape
                 parts = [OneMatrix(r, 1)] * (r != 1) + [OneMatrix(1, c)] * (c != 1)
                 for part in parts:
-                    if mats and _ones(mats[-1], cols=1) and _ones(part, rows=1):
-                        coeff *= mats.pop().shape[0]
+                    if mats and _ones(mats[-1], rows=1) and _ones(part, cols=1):
+                        coeff *= mats.pop().shape[1]
                     else:
                         mats.append(part)
             else:
@@ -331,6 +332,8 @@ class NumPyCodePrinter(NumPyPrinter):
             return self._print(first), self.ndim(first)
         if len(mats) == 3 and _ones(first, rows=1) and _ones(last, cols=1):
             return wrap(self._print(mats[1]), ATOM) + ".sum().reshape(1)", 1  # 𝟙ᵀ M 𝟙
+        if _ones(first, cols=1):  # 𝟙 r: a row copied into every row (broadcasting)
+            return self._product(mats[1:])
         if _ones(last, cols=1):  # M 𝟙: row sums
             rest = mats[:-1]
             rows = rest[0].shape[0]
@@ -349,8 +352,6 @@ class NumPyCodePrinter(NumPyPrinter):
             if nd == 2 or first.shape[0] == 1:
                 return code, nd
             return wrap(code, ATOM) + "[:, None]", 2
-        if _ones(first, cols=1):  # 𝟙 r: a row copied into every row (broadcasting)
-            return self._product(mats[1:])
         if _ones(first, rows=1):  # 𝟙ᵀ M: column sums
             code, nd = self._product(mats[1:])
             code = wrap(code, ATOM)
@@ -467,8 +468,11 @@ class NumPyCodePrinter(NumPyPrinter):
 
     def _print_Pow(self, e, rational=False):
         base, exp = e.base, e.exp
-        if exp == sp.S.Half:
-            return f"np.sqrt({self._print(base)})"
+        if exp.is_Float and exp == int(exp):
+            exp = sp.Integer(int(exp))
+        if exp.is_number and abs(float(exp)) == 0.5:
+            root = f"np.sqrt({self._print(base)})"
+            return root if exp > 0 else f"(1 / {root})"
         if exp.is_Integer and exp < 0:
             return f"(1 / {wrap(self._print(base ** -exp), UNARY)})"
         if exp.is_Integer:
