@@ -1,0 +1,289 @@
+"""Generated NumPy code: equal to SymPy's evaluation of the derivation, stable, dtype-preserving,
+one code path for `compile` and the written module."""
+
+import json
+import subprocess
+import sys
+import traceback
+
+import numpy as np
+import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
+
+import symnet as sn
+from symnet.cli import main
+from symnet.codegen import codegen
+from symnet.layers import ACTIVATIONS
+from symnet.losses import LOSSES
+from symnet.model import compile
+from symnet.module import write_module
+
+LOSS_NAMES = sorted(LOSSES)
+
+
+def spec_for(sizes, hidden, output, loss, extra=""):
+    """A spec string; losses on probabilities get the output layer they need."""
+    output = getattr(LOSSES[loss], "probabilities_from", None) or output
+    words = ["-".join(map(str, sizes)), *([hidden] if len(sizes) > 2 else []), output, loss]
+    return " ".join(words) + (f" {extra}" if extra else "")
+
+
+def dyadic(rng, shape, low=-2.0, high=2.0):
+    """Multiples of 1/4: exact in float64, so Z lands on a ReLU kink in both computations or
+    in neither (50-digit SymPy and float64 agree on which side)."""
+    return rng.integers(int(4 * low), int(4 * high) + 1, size=shape) / 4.0
+
+
+def batch_for(net, rng, batch):
+    X = dyadic(rng, (batch, net.n_in))
+    if net.loss.name in ("softmax_ce", "ce"):
+        Y = np.eye(net.n_out)[rng.integers(0, net.n_out, batch)]
+    elif net.loss.name in ("bce", "bce_logits"):
+        Y = dyadic(rng, (batch, net.n_out), 0.0, 1.0)
+    else:
+        Y = dyadic(rng, (batch, net.n_out))
+    return X, Y
+
+
+def assert_matches_sympy(model, params, X, Y):
+    L, grads = model.loss_and_grads(params, X, Y)
+    L_true, true = model.derivation.evaluate(params, X, Y)
+    assert abs(float(L) - L_true) <= 1e-12 * max(1.0, abs(L_true))
+    assert set(grads) == set(true)
+    for name, t in true.items():
+        assert grads[name].shape == params[name].shape
+        floor = 1e-12 * max(1.0, float(np.max(np.abs(t))))
+        np.testing.assert_allclose(grads[name], t, rtol=1e-12, atol=floor, err_msg=name)
+
+
+# ── equal to the exact (50-digit SymPy) evaluation ──────────────────────────────────────────
+
+
+@pytest.mark.parametrize("loss", LOSS_NAMES)
+@pytest.mark.parametrize("act", sorted(ACTIVATIONS))
+def test_every_activation_and_loss_matches_sympy(act, loss):
+    # The activation sits in the hidden layer and (where the loss allows) at the output.
+    out = "identity" if act == "gelu" else act  # see the note in the property test below
+    model = compile(spec_for([2, 3, 2], act, out, loss, "weight_decay=0.1"))
+    rng = np.random.default_rng(len(act) * 7 + len(loss))
+    params = {k: dyadic(rng, s) for k, s in model.network.parameters.items()}
+    assert_matches_sympy(model, params, *batch_for(model.network, rng, 2))
+
+
+@given(
+    depth=st.integers(1, 3),
+    widths=st.lists(st.integers(1, 4), min_size=4, max_size=4),
+    hidden=st.sampled_from(sorted(ACTIVATIONS)),
+    output=st.sampled_from(sorted(ACTIVATIONS)),
+    loss=st.sampled_from(LOSS_NAMES),
+    options=st.sampled_from(["", "reduction=sum", "weight_decay=0.25"]),
+    batch=st.integers(1, 3),
+    seed=st.integers(0, 2**16),
+)
+def test_random_networks_match_sympy(depth, widths, hidden, output, loss, options, batch, seed):
+    spec = spec_for(widths[: depth + 1], hidden, output, loss, options)
+    net = sn.parse(spec)
+    # evaluate.py keeps GELU's √2/√π symbolic, so two GELU layers make SymPy's expressions
+    # (not ours) grow without bound; one GELU layer is covered.
+    assume(sum(getattr(layer, "name", "") == "gelu" for layer in net.layers) <= 1)
+    model = compile(net)
+    rng = np.random.default_rng(seed)
+    params = {k: dyadic(rng, s) for k, s in net.parameters.items()}
+    assert_matches_sympy(model, params, *batch_for(net, rng, batch))
+
+
+def test_float_data_off_the_grid_matches_sympy():
+    model = compile("3-4-4-2 tanh softplus mse")
+    rng = np.random.default_rng(3)
+    params = {k: rng.standard_normal(s) for k, s in model.network.parameters.items()}
+    assert_matches_sympy(model, params, rng.standard_normal((3, 3)), rng.standard_normal((3, 2)))
+
+
+# ── what the printer writes ─────────────────────────────────────────────────────────────────
+
+
+def test_printed_forms():
+    src = codegen("4-5-3 relu softmax_ce")
+    assert "Z1 = X @ W1 + b1" in src  # 𝟙b1ᵀ: broadcasting of the 1-D bias
+    assert "A1 = np.maximum(Z1, 0)" in src
+    assert "db2 = dZ2.sum(axis=0)" in src  # δᵀ𝟙
+    assert "dW2 = A1.T @ dZ2" in src
+    assert "dZ1 = (dZ2 @ W2.T) * (Z1 > 0)" in src  # relu′ as a boolean, no float temporary
+    assert "# δ1 = (δ2 W2ᵀ) ⊙ relu′(Z1)" in src  # the equation above its line
+    body = src[src.index("def loss_and_grads"):src.index("def sgd_step")]
+    # softmax and log-sum-exp share one row max and one exponential
+    assert body.count("np.exp(") == 1 and body.count(".max(axis=1") == 1
+
+
+def test_common_subexpressions_once_and_z_not_kept_for_sigmoid():
+    src = codegen("2-3-1 sigmoid sigmoid mse")
+    body = src[src.index("def loss_and_grads"):src.index("def sgd_step")]
+    assert body.count("A2 - Y") == 1  # shared by the loss and its derivative
+    assert "del Z1" in body  # σ′ is computed from A1: Z1 is dropped at once
+    assert body.index("del Z1") < body.index("Z2 = ")
+    assert "A1*(1 - A1)" in body
+    assert "for " not in body  # no loops over samples or units
+
+
+def test_module_imports_only_numpy():
+    src = codegen("3-4-2 elu(0.5) bce_logits")
+    imports = [line for line in src.splitlines() if line.startswith(("import", "from"))]
+    assert imports == ["import numpy as np"]
+    assert "np.exp(np.minimum(Z1, 0))" in src  # the e^x branch of ELU never sees x > 0
+
+
+def test_compile_executes_exactly_the_codegen_source():
+    net = sn.parse("2-3-1 tanh sigmoid bce")
+    model = compile(net)
+    assert model.source == codegen(net)
+    assert model.__doc__ == model.source
+    assert model.network == net and model.dtype == np.float64
+    assert model.derivation.network == net
+
+
+def test_tracebacks_show_generated_lines():
+    model = compile("2-3-1 sigmoid mse")
+    params = model.init(0)
+    params["W2"] = params["W2"][:2]  # wrong shape, past validation: fails inside generated code
+    with pytest.raises(ValueError) as info:
+        model.module.forward(params, np.zeros((1, 2)))
+    text = "".join(traceback.format_exception(info.value))
+    assert "<symnet-generated-" in text and "Z2 = A1 @ W2 + b2" in text
+
+
+# ── numerical stability: no warnings (pytest turns them into errors), finite results ───────
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("loss", LOSS_NAMES)
+@pytest.mark.parametrize("act", sorted(ACTIVATIONS))
+def test_stable_at_large_preactivations(act, loss, dtype):
+    model = compile(spec_for([1, 2, 2], act, act, loss), dtype=dtype)
+    params = {"W1": np.array([[1.0, -1.0]]), "b1": np.zeros(2), "W2": np.eye(2),
+              "b2": np.zeros(2)}
+    params = {k: v.astype(dtype) for k, v in params.items()}
+    X = np.array([[1e4], [-1e4], [0.5]])
+    Y = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0]])
+    with np.errstate(over="raise", divide="raise", invalid="raise"):
+        L, grads = model.loss_and_grads(params, X, Y)
+        out = model.forward(params, X)
+    assert np.isfinite(L) and np.isfinite(out).all()
+    assert all(np.isfinite(g).all() for g in grads.values())
+
+
+def test_bce_clamps_like_pytorch():
+    model = compile("1-1 sigmoid bce")
+    params = {"W1": np.array([[1.0]]), "b1": np.zeros(1)}
+    # σ(±800) is exactly 1 and 0: each log is clamped at −100, as in torch.nn.BCELoss
+    L = model.loss(params, np.array([[800.0], [-800.0]]), np.array([0.0, 1.0]))
+    assert L == pytest.approx(100.0)
+
+
+# ── dtypes ──────────────────────────────────────────────────────────────────────────────────
+
+
+@pytest.mark.parametrize("spec", [
+    "3-4-2 relu softmax_ce", "3-4-2 leaky_relu sigmoid bce weight_decay=0.01",
+    "3-4-2 gelu bce_logits", "3-4-2 elu silu mse reduction=sum", "3-4-2 softplus tanh mse",
+])
+def test_float32_end_to_end(spec):
+    model = compile(spec, dtype="float32")
+    params = model.init(seed=1)
+    assert all(p.dtype == np.float32 for p in params.values())
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((5, 3))  # float64 data: converted, not upcasting the model
+    Y = np.eye(2)[rng.integers(0, 2, 5)]
+    L, grads = model.loss_and_grads(params, X, Y)
+    assert L.dtype == np.float32 and model.loss(params, X, Y).dtype == np.float32
+    assert model.forward(params, X).dtype == np.float32
+    assert all(g.dtype == np.float32 for g in grads.values())
+    L64, grads64 = model.loss_and_grads({k: v.astype(np.float64) for k, v in params.items()},
+                                        X, Y)
+    assert L64.dtype == np.float64 and float(L) == pytest.approx(float(L64), rel=1e-5)
+
+
+def test_integer_labels_for_softmax_ce():
+    model = compile("3-4-3 relu softmax_ce")
+    params, X = model.init(0), np.ones((4, 3))
+    labels = np.array([0, 2, 1, 2])
+    assert model.loss(params, X, labels) == model.loss(params, X, np.eye(3)[labels])
+
+
+def test_init_schemes():
+    params = compile("50-40-30-2 relu sigmoid bce").init(seed=0)
+    assert params["W1"].std() == pytest.approx(np.sqrt(2 / 50), rel=0.1)  # He before ReLU
+    limit = np.sqrt(6 / (30 + 2))  # Glorot before the sigmoid output
+    assert np.abs(params["W3"]).max() <= limit and np.all(params["b1"] == 0)
+    again = compile("50-40-30-2 relu sigmoid bce").init(seed=0)
+    assert all(np.array_equal(params[k], again[k]) for k in params)
+
+
+# ── bad input ───────────────────────────────────────────────────────────────────────────────
+
+
+def test_bad_input_gets_clear_errors():
+    model = compile("2-3-1 sigmoid mse")
+    params = model.init(0)
+    with pytest.raises(sn.DataError, match="NaN"):
+        model.loss(params, np.array([[np.nan, 0.0]]), np.zeros(1))
+    with pytest.raises(sn.ShapeError, match=r"X has shape \(4, 3\)"):
+        model.forward(params, np.zeros((4, 3)))
+    with pytest.raises(sn.ShapeError, match="Y has shape"):
+        model.loss_and_grads(params, np.zeros((4, 2)), np.zeros((3, 1)))
+    with pytest.raises(sn.ShapeError, match="parameter W1"):
+        model.loss(dict(params, W1=np.zeros((3, 2))), np.zeros((1, 2)), np.zeros(1))
+    with pytest.raises(sn.DataError, match="one floating dtype"):
+        model.loss(dict(params, b1=params["b1"].astype(np.float32)), np.zeros((1, 2)),
+                   np.zeros(1))
+    with pytest.raises(sn.DataError, match="float32 or float64"):
+        compile("2-1 mse", dtype=np.int32)
+
+
+# ── the written module ──────────────────────────────────────────────────────────────────────
+
+
+def test_written_module_runs_without_sympy_and_matches_compile(tmp_path):
+    spec = "3-5-4 tanh softmax_ce weight_decay=0.01"
+    model = compile(spec)
+    write_module(tmp_path / "mlp.py", codegen(spec))
+    rng = np.random.default_rng(0)
+    params, X, y = model.init(2), rng.standard_normal((6, 3)), rng.integers(0, 4, 6)
+    np.savez(tmp_path / "inputs.npz", X=X, Y=np.eye(4)[y], **params)
+    script = f"""
+import json, sys
+sys.modules["sympy"] = None  # importing SymPy would fail
+sys.path.insert(0, {str(tmp_path)!r})
+import numpy as np, mlp
+d = np.load({str(tmp_path / "inputs.npz")!r})
+params = {{k: d[k] for k in mlp.SHAPES}}
+L, grads = mlp.loss_and_grads(params, d["X"], d["Y"])
+np.savez({str(tmp_path / "out.npz")!r}, L=L, out=mlp.forward(params, d["X"]), **grads)
+print(json.dumps(sorted(m for m in sys.modules if m.startswith(("symnet", "sympy")))))
+"""
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout) == ["sympy"]  # only the blocked entry: nothing imported
+    got = np.load(tmp_path / "out.npz")
+    L, grads = model.loss_and_grads(params, X, y)
+    assert got["L"] == L and np.array_equal(got["out"], model.forward(params, X))
+    assert all(np.array_equal(got[k], grads[k]) for k in grads)
+
+
+def test_cli_codegen_writes_atomically_and_refuses_to_overwrite(tmp_path, capsys):
+    out = tmp_path / "mlp.py"
+    assert main(["codegen", "784-128-10 relu softmax_ce", "-o", str(out)]) == 0
+    text = out.read_text(encoding="utf-8")
+    for fn in ("init_params(seed", "forward(params, X)", "loss(params, X, Y)",
+               "loss_and_grads(params, X, Y)", "sgd_step(params, grads, lr)", "train(params, X"):
+        assert f"def {fn}" in text
+    assert main(["codegen", "2-1 mse", "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "exists; pass --force" in err
+    assert out.read_text(encoding="utf-8") == text  # untouched
+    assert main(["codegen", "2-1 mse", "-o", str(out), "--force", "--dtype", "float32"]) == 0
+    assert "DTYPE = np.float32" in out.read_text(encoding="utf-8")
+    assert [p.name for p in tmp_path.iterdir()] == ["mlp.py"]  # no temporary left behind
+    assert main(["codegen", "2-1 mse", "-o", str(tmp_path / "no" / "x.py")]) == 2
+    assert main(["codegen", "2-1 nonsense"]) == 2
