@@ -72,7 +72,7 @@ def _initial_values(net) -> dict[str, list[float]]:
 
 def _function(name, args, doc, block, returns, params, keep=()):
     body = block.lines(keep={*keep, *re.findall(r"[A-Za-z_]\w*", returns)})
-    used = set(re.findall(r"[A-Za-z_]\w*", "\n".join(body) + returns))
+    used = set(re.findall(r"[A-Za-z_]\w*", "\n".join([*body, returns])))
     head = [f'{p} = params["{p}"]' for p in params if p in used]
     if "B" in used:
         head.append("B = X.shape[0]")

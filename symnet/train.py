@@ -143,26 +143,28 @@ def train(model, params, X, Y, epochs=100, lr=0.1, batch_size=32, optimizer="sgd
     history = History(params=params)
     start = time.perf_counter()
     show = _Progress(epochs) if progress else None
-    for epoch in range(epochs):
-        order = rng.permutation(len(X))
-        total = 0.0
-        for i in range(0, len(X), batch_size):
-            batch = order[i:i + batch_size]
-            L, grads = fn.loss_and_grads(params, X[batch], Y[batch])
-            opt.step(params, grads)
-            total += float(L) * (len(batch) if mean else 1)
-        history.loss.append(total / len(X) if mean else total)
-        history.accuracy.append(accuracy(net, fn.forward(params, X), Y))
-        if test is not None:
-            history.test_accuracy.append(accuracy(net, fn.forward(params, X_test), Y_test))
-        history.seconds = time.perf_counter() - start
-        if not math.isfinite(history.loss[-1]):
+    # A learning rate too large overflows: reported as divergence, not as NumPy warnings.
+    with np.errstate(over="ignore", invalid="ignore"):
+        for epoch in range(epochs):
+            order = rng.permutation(len(X))
+            total = 0.0
+            for i in range(0, len(X), batch_size):
+                batch = order[i:i + batch_size]
+                L, grads = fn.loss_and_grads(params, X[batch], Y[batch])
+                opt.step(params, grads)
+                total += float(L) * (len(batch) if mean else 1)
+            history.loss.append(total / len(X) if mean else total)
+            if not math.isfinite(history.loss[-1]):
+                if show:
+                    show.done()
+                raise SpecError(f"the loss diverged to {history.loss[-1]} at epoch {epoch + 1}: "
+                                f"lower the learning rate (lr={lr})")
+            history.accuracy.append(accuracy(net, fn.forward(params, X), Y))
+            if test is not None:
+                history.test_accuracy.append(accuracy(net, fn.forward(params, X_test), Y_test))
+            history.seconds = time.perf_counter() - start
             if show:
-                show.done()
-            raise SpecError(f"the loss diverged to {history.loss[-1]} at epoch {epoch + 1}: "
-                            f"lower the learning rate (lr={lr})")
-        if show:
-            show(epoch + 1, history)
+                show(epoch + 1, history)
     if show:
         show.done()
     return history

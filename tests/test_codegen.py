@@ -49,6 +49,7 @@ def batch_for(net, rng, batch):
 def assert_matches_sympy(model, params, X, Y):
     L, grads = model.loss_and_grads(params, X, Y)
     L_true, true = model.derivation.evaluate(params, X, Y)
+    assert model.forward(params, X).shape == (len(X), model.network.n_out)
     assert abs(float(L) - L_true) <= 1e-12 * max(1.0, abs(L_true))
     assert set(grads) == set(true)
     for name, t in true.items():
