@@ -38,7 +38,7 @@ def run(spec: str = SPEC, seed: int = 0, out=print) -> int:
                     optimizer="sgd", seed=seed, progress=False)
     predictions = model.forward(params, data.X).ravel()
     out(f"\n3. Train XOR with SGD (lr={LR}, full batch): {history.summary()}")
-    for x, p, t in zip(data.X, predictions, data.y):
+    for x, p, t in zip(data.X, predictions, data.y, strict=True):
         out(f"   {x[0]:.0f} XOR {x[1]:.0f} = {t}   network: {p:.3f}")
 
     L, grads = model.loss_and_grads(params, data.X, data.y)

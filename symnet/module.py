@@ -4,7 +4,7 @@
 into six functions that need only NumPy:
 
     init_params(seed)              He-normal W before ReLU-like activations, Glorot otherwise
-    forward(params, X)             the network's output (logits for the *_logits / softmax_ce losses)
+    forward(params, X)             the network's output (logits for bce_logits, softmax_ce)
     loss(params, X, Y)             L, a NumPy scalar of the arrays' dtype
     loss_and_grads(params, X, Y)   L and {name: ∂L/∂name}, forward intermediates reused
     sgd_step(params, grads, lr)    θ ← θ − lr ∂L/∂θ in place
@@ -206,7 +206,7 @@ def module_source(net, dtype: np.dtype) -> str:
         "",
         "import numpy as np",
         "",
-        f"DTYPE = np.{np.dtype(dtype).name}  # of the arrays init_params makes and train converts to",
+        f"DTYPE = np.{np.dtype(dtype).name}  # of the arrays init_params makes, train converts to",
         "SHAPES = {" + ", ".join(f'"{k}": {v}' for k, v in shapes.items()) + "}",
     ]
     helpers = [HELPERS[h] for h in HELPERS if h in context.helpers]

@@ -178,7 +178,7 @@ def test_bce_clamps_like_pytorch():
     params = {"W1": np.array([[1.0]]), "b1": np.zeros(1)}
     # σ(±800) is exactly 1 and 0: each log is clamped at −100, as in torch.nn.BCELoss
     L = model.loss(params, np.array([[800.0], [-800.0]]), np.array([0.0, 1.0]))
-    assert L == pytest.approx(100.0)
+    assert float(L) == pytest.approx(100.0)
 
 
 # ── dtypes ──────────────────────────────────────────────────────────────────────────────────

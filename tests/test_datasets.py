@@ -27,7 +27,7 @@ def test_digits():
     pytest.importorskip("sklearn", reason="the digits set comes with scikit-learn")
     digits = datasets.load("digits")
     assert digits.X.shape == (1797, 64) and digits.classes == 10
-    assert 0 <= digits.X.min() and digits.X.max() <= 1
+    assert digits.X.min() >= 0 and digits.X.max() <= 1
 
 
 def test_digits_without_scikit_learn(monkeypatch):
