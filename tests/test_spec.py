@@ -1,0 +1,107 @@
+import pytest
+
+import symnet as sn
+from symnet.spec import describe, load, network_from
+
+
+def test_parse_matches_python_construction():
+    net = sn.parse("2-3-1 sigmoid sigmoid mse")
+    assert net == sn.Network(
+        [sn.Dense(2, 3), sn.Sigmoid(), sn.Dense(3, 1), sn.Sigmoid()], loss=sn.MSE()
+    )
+    assert net.parameters == {"W1": (2, 3), "b1": (3,), "W2": (3, 1), "b2": (1,)}
+
+
+def test_missing_output_activation_means_linear_output():
+    net = sn.parse("4-8-8-3 relu softmax_ce")
+    assert [type(la).__name__ for la in net.layers] == [
+        "Dense", "ReLU", "Dense", "ReLU", "Dense"
+    ]
+    assert isinstance(net.loss, sn.SoftmaxCrossEntropy)
+
+
+def test_no_hidden_layer_takes_the_activation_as_the_output_one():
+    net = sn.parse("2-1 sigmoid bce")
+    assert [type(la).__name__ for la in net.layers] == ["Dense", "Sigmoid"]
+
+
+def test_parameters_and_options():
+    net = sn.parse("2-8-1 leaky_relu(0.1) bce_logits reduction=sum weight_decay=1e-4")
+    assert net.layers[1].alpha == sn.LeakyReLU(0.1).alpha
+    assert net.loss.reduction == "sum"
+    assert float(net.loss.weight_decay) == pytest.approx(1e-4)
+
+
+@pytest.mark.parametrize(
+    "spec",
+    ["2-3-1 sigmoid sigmoid mse", "4-8-8-3 relu softmax_ce", "2-1 sigmoid bce", "3-2 mse",
+     "2-4-1 elu(0.5) tanh mse reduction=sum"],
+)
+def test_describe_round_trips(spec):
+    assert describe(sn.parse(spec)) == spec
+    assert sn.parse(describe(sn.parse(spec))) == sn.parse(spec)
+
+
+@pytest.mark.parametrize(
+    ("spec", "words"),
+    [
+        ("2-x-1 sigmoid mse", ["token 1", "'x'", "positive integers"]),
+        ("2-3-1 sigmod mse", ["token 2", "unknown activation 'sigmod'", "allowed: identity"]),
+        ("2-3-1 sigmoid msee", ["token 3", "expected a loss", "allowed: mse"]),
+        ("", ["empty spec"]),
+        ("   ", ["empty spec"]),
+        ("2-0-1 relu mse", ["at least one unit"]),
+        ("2-3-1 mse", ["hidden layers need an activation"]),
+        ("2-3-1 relu relu relu mse", ["at most two activations"]),
+        ("2-3-1 relu mse lr=3", ["unknown option 'lr'"]),
+        ("2-3-1 relu(2) mse", ["relu takes no parameter"]),
+        ("2-3-1 leaky_relu(__import__) mse", ["must be a number"]),
+        ("2-3-1 relu bce", ["bce takes probabilities"]),
+        ("2-3-1 relu mse reduction=avg", ["reduction must be 'mean' or 'sum'"]),
+        ("2-3-1 relu sigmoid", ["expected a loss"]),
+    ],
+)
+def test_bad_specs_raise_one_clear_error(spec, words):
+    with pytest.raises(sn.SpecError) as err:
+        sn.parse(spec)
+    for w in words:
+        assert w in str(err.value)
+
+
+def test_shape_mismatch_in_python_network():
+    with pytest.raises(sn.ShapeError, match=r"expects 4 inputs, but the layer before it gives 3"):
+        sn.Network([sn.Dense(2, 3), sn.ReLU(), sn.Dense(4, 1)], loss=sn.MSE())
+
+
+@pytest.mark.parametrize("bad", [0, -1, 2.5, "3", True])
+def test_dense_sizes_must_be_positive_integers(bad):
+    with pytest.raises(sn.ShapeError):
+        sn.Dense(bad, 2)
+
+
+def test_toml_file_forms(tmp_path):
+    a = tmp_path / "a.toml"
+    a.write_text('spec = "2-3-1 sigmoid sigmoid mse"\n')
+    b = tmp_path / "b.toml"
+    b.write_text('[network]\nsizes = [2, 3, 1]\nhidden = "sigmoid"\noutput = "sigmoid"\n'
+                 'loss = "mse"\n')
+    assert load(a) == load(b) == sn.parse("2-3-1 sigmoid sigmoid mse")
+    assert network_from(str(b)) == load(b)
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [("sizes = [2, 'x']\n", "'sizes' must be a list of positive integers"),
+     ("sizes = [2, 1]\nlos = 'mse'\n", "unknown keys ['los']"),
+     ("sizes = [2, 1\n", "not valid TOML")],
+)
+def test_bad_toml(tmp_path, text, words):
+    f = tmp_path / "bad.toml"
+    f.write_text(text)
+    with pytest.raises(sn.SpecError, match=words.replace("[", r"\[").replace("]", r"\]")):
+        load(f)
+
+
+def test_missing_toml_file(tmp_path):
+    with pytest.raises(sn.SpecError, match="cannot read"):
+        load(tmp_path / "nope.toml")
