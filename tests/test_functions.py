@@ -1,0 +1,66 @@
+import numpy as np
+import pytest
+import sympy as sp
+
+import symnet as sn
+from symnet.functions import cheapest_form, cost, sigmoid, softplus, x, y
+from symnet.layers import ACTIVATIONS
+
+
+def test_named_function_derivatives_are_derived_from_their_definitions():
+    assert sp.diff(sigmoid(x), x) == sigmoid(x) * (1 - sigmoid(x))
+    assert sp.diff(softplus(x), x) == sigmoid(x)
+
+
+@pytest.mark.parametrize(
+    ("activation", "form"),
+    [("sigmoid", y * (1 - y)), ("tanh", 1 - y**2), ("softplus", sigmoid(x)),
+     ("relu", sp.Piecewise((1, x > 0), (0, True)))],
+)
+def test_cheap_forms(activation, form):
+    assert ACTIVATIONS[activation]().derivative.body == form
+
+
+@pytest.mark.parametrize("name", sorted(ACTIVATIONS))
+def test_every_cheap_form_equals_the_plain_derivative(name):
+    act = ACTIVATIONS[name]()
+    f = act.formula()
+    D = sp.diff(f, x)
+    lam = act.derivative.lam
+    for p in (sp.Rational(-7, 5), sp.Rational(-1, 3), sp.Rational(2, 7), sp.Rational(13, 4)):
+        args = (p, f.subs(x, p))[: len(lam.variables)]
+        assert abs(sp.N(lam(*args), 40) - sp.N(D.subs(x, p), 40)) < 1e-35
+    assert cost(act.derivative.body) <= cost(D)
+
+
+def test_cheapest_form_rejects_wrong_candidates():
+    # y**2 looks cheap but is not the derivative of anything here: the plain form stays.
+    assert cheapest_form(sp.exp(x), formula=sp.exp(x)) in (sp.exp(x), y)
+
+
+def test_float_evaluation_agrees_with_exact():
+    net = sn.parse("3-4-2 gelu softmax_ce")
+    rng = np.random.default_rng(3)
+    params = {k: rng.normal(size=s) for k, s in net.parameters.items()}
+    X, labels = rng.normal(size=(3, 3)), np.array([0, 1, 1])
+    d = sn.derive(net)
+    loss, grads = d.evaluate(params, X, labels)
+    exact_loss, exact_grads = d.evaluate(params, X, labels, exact=True)
+    assert loss == pytest.approx(float(sp.N(exact_loss, 30)), rel=1e-15)
+    for name in grads:
+        want = np.array([float(sp.N(v, 30)) for v in exact_grads[name].ravel()])
+        np.testing.assert_allclose(grads[name].ravel(), want, rtol=1e-14)
+
+
+def test_evaluate_refuses_bad_data():
+    net = sn.parse("2-1 mse")
+    d = sn.derive(net)
+    ok = {"W1": np.ones((2, 1)), "b1": np.zeros(1)}
+    with pytest.raises(sn.ShapeError, match=r"X has shape \(3,\), the network needs \(B, 2\)"):
+        d.evaluate(ok, np.ones(3), np.ones(3))
+    with pytest.raises(sn.DataError, match="X contains NaN"):
+        d.evaluate(ok, np.array([[np.nan, 1.0]]), np.ones(1))
+    with pytest.raises(sn.DataError, match=r"missing \['b1'\]"):
+        d.evaluate({"W1": np.ones((2, 1))}, np.ones((1, 2)), np.ones(1))
+    with pytest.raises(sn.ShapeError, match=r"parameter W1 has shape \(1, 2\)"):
+        d.evaluate({"W1": np.ones((1, 2)), "b1": np.zeros(1)}, np.ones((1, 2)), np.ones(1))
