@@ -6,6 +6,7 @@ checks gradients against it.
 """
 
 from .codegen import codegen
+from . import testing  # symnet.testing.assert_gradients_match, for users' own test suites
 from .derivation import Derivation, Equation, derive
 from .errors import DataError, ShapeError, SpecError, SymnetError
 from .explicit import explicit
@@ -25,8 +26,10 @@ from .layers import (
 from .losses import MSE, BCEWithLogits, BinaryCrossEntropy, SoftmaxCrossEntropy
 from .model import Model, compile
 from .network import Network
+from .report import ParamResult, Report
 from .spec import describe, load, parse
 from .train import train
+from .verify import verify
 
 __version__ = "0.1.0"
 
@@ -45,6 +48,8 @@ __all__ = [
     "MSE",
     "Model",
     "Network",
+    "ParamResult",
+    "Report",
     "ReLU",
     "ShapeError",
     "SiLU",
@@ -61,5 +66,7 @@ __all__ = [
     "explicit",
     "load",
     "parse",
+    "testing",
     "train",
+    "verify",
 ]
