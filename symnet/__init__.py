@@ -5,8 +5,8 @@ rule, prints it, evaluates it exactly, and (see the other modules) generates Num
 checks gradients against it.
 """
 
-from .codegen import codegen
 from . import testing  # symnet.testing.assert_gradients_match, for users' own test suites
+from .codegen import codegen
 from .derivation import Derivation, Equation, derive
 from .errors import DataError, ShapeError, SpecError, SymnetError
 from .explicit import explicit
@@ -18,8 +18,8 @@ from .layers import (
     Identity,
     LeakyReLU,
     ReLU,
-    SiLU,
     Sigmoid,
+    SiLU,
     Softplus,
     Tanh,
 )
