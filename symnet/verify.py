@@ -31,13 +31,24 @@ SMALL = 64  # tensors up to this many entries are localized entry by entry
 MAX_BAD_GROUPS = 8  # bisection gives up ("many rows") beyond this many bad rows/columns
 
 
-def verify(grads, *, loss=None, params, X, Y, reference=None, weight_decay=None, rtol=None,
-           seed=0, n_directions=3) -> Report:
+def verify(grads, *, loss=None, params, X, Y, reference=None, net=None, weight_decay=None,
+           rtol=None, seed=0, n_directions=3) -> Report:
     """Check `grads(params, X, Y) -> {name: array}` against the truth; see the module docstring.
 
+    net: the network (Network, spec or Derivation) whose loss `grads` differentiates. The truth
+    is then symnet's own gradient of it (reference mode, `symnet.check.Reference`), kinks are
+    found exactly, and each wrong gradient is matched against mutants of the derivation
+    (`symnet.mutants`) to name the mistake and print the formula your code implements.
     weight_decay: λ when the loss includes (λ/2)·‖W‖² (lets the diagnosis name a missing or
     doubled L2 term). rtol: extra relative tolerance on top of the computed bounds."""
     _check_data(params, X, Y)
+    if net is not None:
+        if reference is not None:
+            raise TypeError("verify takes reference= or net=, not both")
+        from symnet.check import Reference
+
+        reference = Reference(net, params, X, Y)  # checks params and data against the network
+        weight_decay = reference.weight_decay if weight_decay is None else weight_decay
     if reference is None and loss is None:
         raise TypeError("verify needs loss= (finite differences) or reference= (exact gradients)")
     rng = np.random.default_rng(seed)
@@ -69,6 +80,8 @@ def verify(grads, *, loss=None, params, X, Y, reference=None, weight_decay=None,
         _recheck_kinks(ctx, kinks, grads, params, X, Y, results)
     ordered = [results[k] for k in params] + [r for k, r in results.items() if k not in params]
     notes = (lossf.notes if lossf else []) + ctx.notes
+    if net is not None:
+        reference.annotate(grads, params, X, Y, ordered, notes)
     return Report(ordered, lossf.n_evals if lossf else 0, mode, notes, n_params)
 
 
@@ -195,6 +208,10 @@ class _Context:
         bad = np.abs(g - t) > tol
         r = _entry_summary(name, g, t, tol)
         if not bad.any():
+            return r
+        on_kink = getattr(self.reference, "kink_text", None)  # verify(net=…): known exactly
+        if on_kink is not None and on_kink(params):
+            r.verdict, r.diagnosis = "kink?", on_kink(params)
             return r
         if self.loss is not None:  # disagreement on kinks only? ask the one-sided slopes
             idx = np.argwhere(bad)[:SMALL]
