@@ -19,9 +19,10 @@ parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--threads", type=int, default=1, help="BLAS threads (default 1)")
 parser.add_argument("--repeats", type=int, default=21, help="timed rounds per config")
 parser.add_argument("--seconds", type=float, default=0.02, help="length of one timed round")
-args = parser.parse_args()
-for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ[var] = str(args.threads)
+if __name__ == "__main__":  # imported (by run.py), the importer has set the threads already
+    args = parser.parse_args()
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(args.threads)
 
 import numpy as np  # noqa: E402  (after the thread settings)
 

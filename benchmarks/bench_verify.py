@@ -21,15 +21,16 @@ SIZES = (784, 256, 256, 10)
 B = 64
 
 
-def make(bug=False):
+def make(bug=False, sizes=SIZES, batch=B):
+    """(grads, loss, params, X, Y) of a ReLU MLP with layer widths `sizes` (run.py varies them)."""
     rng = np.random.default_rng(0)
     params = {}
-    for k, (n_in, n_out) in enumerate(zip(SIZES, SIZES[1:]), start=1):
+    for k, (n_in, n_out) in enumerate(zip(sizes, sizes[1:]), start=1):
         params[f"W{k}"] = rng.standard_normal((n_in, n_out)) / np.sqrt(n_in)
         params[f"b{k}"] = 0.1 * rng.standard_normal(n_out)
-    X = rng.standard_normal((B, SIZES[0]))
-    Y = np.eye(SIZES[-1])[rng.integers(0, SIZES[-1], B)]
-    n = len(SIZES) - 1
+    X = rng.standard_normal((batch, sizes[0]))
+    Y = np.eye(sizes[-1])[rng.integers(0, sizes[-1], batch)]
+    n = len(sizes) - 1
 
     def forward(p, X):
         A, cache = X, []
