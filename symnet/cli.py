@@ -156,6 +156,42 @@ def _demo(args) -> int:
     return run(DEFAULT_SPEC)
 
 
+# ── graph ───────────────────────────────────────────────────────────────────────────────────
+
+
+def _graph_arguments(p):
+    p.add_argument("spec", nargs="?", default=DEFAULT_SPEC,
+                   help=f"a spec string or a TOML file (default: {DEFAULT_SPEC!r})")
+    p.add_argument("-o", "--output", metavar="FILE",
+                   help="FILE.dot (DOT text), or FILE.png/.svg/.pdf rendered with Graphviz's "
+                   "dot (default: print the DOT text)")
+    p.add_argument("--equations", action="store_true",
+                   help="label each node with its equation, not just its name and shape")
+    p.add_argument("--no-reads", dest="reads", action="store_false",
+                   help="leave out the dotted edges from saved forward values")
+    p.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
+
+
+@command("graph", "draw the computation graph, forward and backward edges (Graphviz DOT)")
+@arguments(_graph_arguments)
+def _graph(args) -> int:
+    from pathlib import Path
+
+    from .graph import dot, render
+    from .module import write_module
+
+    text = dot(_network(args.spec), equations=args.equations, reads=args.reads)
+    if args.output is None:
+        print(text, end="")
+    elif Path(args.output).suffix.lower() in (".dot", ".gv"):
+        write_module(args.output, text, force=args.force)  # atomic, refuses to overwrite
+        print(f"wrote {args.output}")
+    else:
+        render(text, args.output, force=args.force)
+        print(f"wrote {args.output}")
+    return 0
+
+
 # ── entry point ─────────────────────────────────────────────────────────────────────────────
 
 
