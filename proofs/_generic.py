@@ -18,8 +18,19 @@ from symnet.functions import x, y
 from symnet.matexpr import ScalarFn
 
 
-class fp(sp.Function):  # noqa: N801 - f′, an arbitrary function
-    nargs = 1
+class _Named(sp.Function):
+    """Printed in LaTeX as `tex` applied to the arguments."""
+
+    tex = ""
+
+    def _latex(self, printer, exp=None):
+        args = ", ".join(printer._print(a) for a in self.args)
+        power = f"^{{{printer._print(exp)}}}" if exp is not None else ""
+        return rf"{self.tex}\left({args}\right){power}"
+
+
+class fp(_Named):  # noqa: N801 - f′, an arbitrary function
+    nargs, tex = 1, "f'"
 
 
 class f(sp.Function):  # noqa: N801 - an arbitrary differentiable function
@@ -29,12 +40,12 @@ class f(sp.Function):  # noqa: N801 - an arbitrary differentiable function
         return fp(self.args[0])
 
 
-class ell_x(sp.Function):  # noqa: N801 - ∂ℓ/∂x, arbitrary
-    nargs = 2
+class ell_x(_Named):  # noqa: N801 - ∂ℓ/∂x, arbitrary
+    nargs, tex = 2, r"\partial_x \ell"
 
 
-class ell(sp.Function):  # noqa: N801 - an arbitrary loss term ℓ(x, y), differentiable in x
-    nargs = 2
+class ell(_Named):  # noqa: N801 - an arbitrary loss term ℓ(x, y), differentiable in x
+    nargs, tex = 2, r"\ell"
 
     def fdiff(self, argindex=1):
         if argindex != 1:
@@ -66,4 +77,4 @@ class GenericLoss(losses.ElementwiseLoss):
         return ell(x, y)
 
 
-__all__ = ["f", "fp", "ell", "ell_x", "GenericActivation", "GenericLoss", "x", "y"]
+__all__ = ["_Named", "f", "fp", "ell", "ell_x", "GenericActivation", "GenericLoss", "x", "y"]

@@ -69,8 +69,10 @@ def _product(mats, r, c):
     """(A₁ A₂ … Aₚ)ᵣ꜀ = Σ over the inner indices of A₁ᵣₜ₁ A₂ₜ₁ₜ₂ … Aₚₜ₍ₚ₋₁₎꜀."""
     if len(mats) == 1:
         return entry(mats[0], r, c)
-    t = _index()
     head, rest = mats[0], mats[1:]
+    if head.shape[1] == 1:  # an outer product such as 𝟙bᵀ: nothing to sum
+        return entry(head, r, 0) * _product(rest, 0, c)
+    t = _index()
     return sp.Sum(entry(head, r, t) * _product(rest, t, c), _span(t, head, 1))
 
 
@@ -79,6 +81,8 @@ def scalar(expr) -> sp.Expr:
     if isinstance(expr, SumEntries):
         r, c = _index("r"), _index("c")
         M = expr.arg
+        if M.shape[1] == 1:  # a column (LSE's): one sum
+            return sp.Sum(entry(M, r, 0), _span(r, M, 0))
         return sp.Sum(entry(M, r, c), _span(r, M, 0), _span(c, M, 1))
     if not expr.args or expr.is_Matrix:
         return expr

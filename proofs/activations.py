@@ -57,7 +57,7 @@ def derivative_is_exact(act, proof):
         if piece.has(sp.Piecewise):
             proof.cannot(f"the formula does not reduce to one piece on {where}")
         truth = sp.diff(piece.rewrite(sp.exp), p) / sp.diff(at, p)
-        proof.step(f"on {where}, x = {at}: f(x) =", piece)
+        proof.step(f"on {where}, with x = {at}", (sp.Symbol("f(x)"), piece))
         proof.equal(d.lam(*(at, piece)[: len(d.variables)]), truth,
                     f"on {where}, symnet's form equals (d/dp f(x(p))) / x′(p)")
         if not where.startswith("x >"):  # x(p) → the interval's right end, a kink, as p → 0⁺

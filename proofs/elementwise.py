@@ -14,12 +14,12 @@ from symnet import rules
 from symnet.matexpr import B, ScalarFn
 from symnet.prove import Theorem
 
-from ._generic import f, fp, x, y
+from ._generic import _Named, f, fp, x, y
 from ._index import entry, k, l, n, pullback
 
 
-class h(sp.Function):  # noqa: N801 - f′ as a function of (x, y = f(x)), arbitrary otherwise
-    nargs = 2
+class h(_Named):  # noqa: N801 - f′ as a function of (x, y = f(x)), arbitrary otherwise
+    nargs, tex = 2, "h"
 
 
 def theorems():

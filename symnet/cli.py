@@ -192,6 +192,33 @@ def _graph(args) -> int:
     return 0
 
 
+# ── prove ───────────────────────────────────────────────────────────────────────────────────
+
+
+def _prove_arguments(p):
+    p.add_argument("--markdown", metavar="FILE",
+                   help="also write the proofs (statements, steps, verdicts) as Markdown")
+    p.add_argument("--proofs", metavar="DIR",
+                   help="the proofs package (default: proofs/ beside the symnet package)")
+    p.add_argument("-k", dest="only", metavar="TEXT",
+                   help="only the theorems whose title contains TEXT")
+
+
+@command("prove", "check the proofs of every rule symnet's derivations use (exit 1 if any fails)")
+@arguments(_prove_arguments)
+def _prove(args) -> int:
+    from pathlib import Path
+
+    from .prove import markdown, prove, table
+
+    results = prove(args.proofs, only=args.only)
+    print(table(results) if results else f"no theorem matches {args.only!r}")
+    if args.markdown:
+        Path(args.markdown).write_text(markdown(results), encoding="utf-8")
+        print(f"wrote {args.markdown}")
+    return 0 if results and all(r.proved for r in results) else 1
+
+
 # ── entry point ─────────────────────────────────────────────────────────────────────────────
 
 

@@ -1,0 +1,209 @@
+"""`symnet prove` and the proofs in proofs/: everything is proved, a wrong rule is caught, and
+nothing is reported proved that SymPy did not prove."""
+
+from __future__ import annotations
+
+import sympy as sp
+import pytest
+
+from symnet import layers, losses, rules
+from symnet.cli import main
+from symnet.errors import SymnetError
+from symnet.functions import x, y
+from symnet.matexpr import ScalarFn
+from symnet.prove import Theorem, decide, discover, markdown, prove, run, table
+
+
+@pytest.fixture(scope="module")
+def results():
+    return prove()
+
+
+def by_title(results, text):
+    found = [r for r in results if text in r.title]
+    assert found, f"no theorem titled {text!r}"
+    return found
+
+
+# ── everything symnet relies on is proved ───────────────────────────────────────────────────
+
+
+def test_every_theorem_is_proved(results):
+    assert len(results) >= 25
+    failing = [(r.title, r.status, r.detail) for r in results if not r.proved]
+    assert not failing
+    assert all(r.checks > 0 and r.statement for r in results)
+
+
+def test_every_activation_and_loss_has_its_theorem(results):
+    for cls in layers.ACTIVATIONS.values():
+        by_title(results, f"activation {cls()!r}:")
+    for name in getattr(losses, "ALL_LOSSES", losses.LOSSES):
+        for reduction in ("mean", "sum"):
+            by_title(results, f"loss {name} ({reduction})")
+    for text in ("sigmoid′", "softplus′", "dense layer", "element-wise layer", "L2 weight decay",
+                 "the four equations", "softmax cross-entropy on logits"):
+        by_title(results, text)
+
+
+def test_methods_are_stated(results):
+    bounded = [r for r in results if r.method != "general"]
+    assert {r.title for r in bounded} == {
+        "backpropagation: the four equations of derive()",
+        "backpropagation into softmax cross-entropy on logits",
+    }
+    four = by_title(results, "the four equations")[0]
+    assert four.method == "bounded: depth ≤ 3, widths ≤ 2, B ≤ 2, generic f and ℓ"
+    assert four.checks > 500  # every entry of every δ and gradient, over 56 cases
+
+
+def test_kink_conventions_are_checked(results):
+    relu = by_title(results, "activation ReLU()")[0]
+    kink = [s for s in relu.steps if "kink" in s.words]
+    assert len(kink) == 1 and kink[0].mark == "✓" and kink[0].latex == "0 = 0"
+    elu = by_title(results, "activation ELU(1/2)")[0]
+    assert any("kink" in s.words and s.latex == r"\frac{1}{2} = \frac{1}{2}" for s in elu.steps)
+
+
+def test_table_and_markdown(results):
+    text = table(results)
+    assert text.splitlines()[0].split() == ["theorem", "method", "status", "time"]
+    assert text.splitlines()[-1].startswith(f"{len(results)} theorems: {len(results)} proved in ")
+    doc = markdown(results)
+    assert doc.count("\n## ") == len(results)
+    assert r"\frac{\partial L}{\partial W} = X^{\top} G" in doc
+    assert "**Verdict.** **proved**" in doc and "bounded: depth ≤ 3" in doc
+
+
+def test_cli_prove(tmp_path, capsys):
+    out = tmp_path / "proofs.md"
+    assert main(["prove", "-k", "dense layer", "--markdown", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "dense layer" in printed and "1 theorems: 1 proved" in printed
+    assert out.read_text(encoding="utf-8").startswith("# symnet: proofs")
+    assert main(["prove", "-k", "no such theorem"]) == 1
+
+
+# ── a wrong rule fails its proof, and `symnet prove` exits non-zero ─────────────────────────
+
+
+def test_wrong_dense_rule_fails(monkeypatch, capsys):
+    right = rules.dense_vjp
+
+    def wrong(G, X, W, b):
+        dX, dW, db = right(G, X, W, b)
+        return dX, 2 * dW, db
+
+    monkeypatch.setattr(rules, "dense_vjp", wrong)
+    dense = prove(only="dense layer")[0]
+    assert dense.status == "failed" and "∂L/∂W" in dense.detail and "≠" in dense.detail
+    four = prove(only="the four equations")[0]  # derive() uses the same rule
+    assert four.status == "failed" and "dW1" in four.detail
+    assert main(["prove", "-k", "dense"]) == 1
+    assert "failed" in capsys.readouterr().out
+
+
+def test_wrong_activation_derivative_fails(monkeypatch):
+    wrong = ScalarFn("d_sigmoid", "σ′", sp.Lambda((x, y), y * (1 + y)), shown=1)
+    monkeypatch.setattr(layers.Sigmoid, "derivative", property(lambda self: wrong))
+    sigmoid = prove(only="activation Sigmoid()")[0]
+    assert sigmoid.status == "failed" and "≠" in sigmoid.detail
+    assert main(["prove", "-k", "activation"]) == 1
+
+
+def test_wrong_kink_convention_fails(monkeypatch):
+    right_at_zero = sp.Piecewise((1, x >= 0), (0, True))  # relu′(0) = 1: not PyTorch's
+    wrong = ScalarFn("d_relu", "relu′", sp.Lambda(x, right_at_zero))
+    monkeypatch.setattr(layers.ReLU, "derivative", property(lambda self: wrong))
+    relu = prove(only="activation ReLU()")[0]
+    assert relu.status == "failed" and "kink" in relu.detail
+
+
+def test_wrong_loss_scale_fails(monkeypatch):
+    monkeypatch.setattr(rules, "softmax_cross_entropy_vjp",
+                        lambda Z, Y, c: sp.MatAdd(rules.Softmax(Z), sp.MatMul(-1, Y)))
+    mean, total = prove(only="loss softmax_ce")
+    assert mean.status == "failed" and total.status == "proved"
+
+
+def test_wrong_l2_rule_fails(monkeypatch):
+    monkeypatch.setattr(rules, "l2_penalty_vjp", lambda W, lam: sp.MatMul(lam / 2, W))
+    assert prove(only="L2")[0].status == "failed"
+    assert prove(only="the four equations")[0].status == "failed"
+
+
+# ── honesty: nothing is proved that SymPy did not prove ─────────────────────────────────────
+
+
+def test_decide():
+    t, u = sp.Dummy("t", integer=True), sp.Dummy("u", integer=True)
+    n = sp.Symbol("n", integer=True, positive=True)
+    X = sp.MatrixSymbol("X", n, n)
+    assert decide(sp.Sum(X[t, 0], (t, 0, n - 1)), sp.Sum(X[u, 0], (u, 0, n - 1))) == (True, "")
+    verdict, where = decide(sp.Sum(X[t, 0], (t, 0, n - 1)), sp.Sum(X[0, u], (u, 0, n - 1)))
+    assert verdict is False and "n = 3" in where
+    assert decide(sp.Matrix([1, 2]), sp.Matrix([[1, 2]]))[0] is False
+    # true, but beyond simplify: open, not proved
+    c = sp.cos
+    assert decide(c(sp.pi / 7) * c(2 * sp.pi / 7) * c(3 * sp.pi / 7), sp.Rational(1, 8))[0] is None
+    # false by 7.5e-13 in 2.6e17: not refuted at the sample precision, and not proved either
+    assert decide(sp.exp(sp.pi * sp.sqrt(163)), 640320**3 + 744)[0] is None
+
+
+def test_open_and_failed_are_never_proved():
+    def undecided(proof):
+        proof.equal(sp.cos(sp.pi / 7) * sp.cos(2 * sp.pi / 7) * sp.cos(3 * sp.pi / 7),
+                    sp.Rational(1, 8), "a true identity simplify cannot show")
+
+    def gives_up(proof):
+        proof.equal(x, x)
+        proof.cannot("no general argument yet")
+
+    def crashes(proof):
+        raise ValueError("boom")
+
+    assert run(Theorem("undecided", undecided)).status == "open"
+    assert run(Theorem("gives up", gives_up)).detail == "no general argument yet"
+    assert run(Theorem("no checks", lambda proof: None)).status == "open"
+    crashed = run(Theorem("crashes", crashes))
+    assert crashed.status == "failed" and "ValueError: boom" in crashed.detail
+
+
+# ── discovery: any module in the proofs directory is run ────────────────────────────────────
+
+EXTRA = '''
+import sympy as sp
+from symnet.prove import Theorem
+
+def theorems():
+    yield Theorem("extra: proved", lambda p: p.equal(sp.Integer(2), 1 + 1, "two"))
+    yield Theorem("extra: open", lambda p: p.cannot("not yet"), bound="n ≤ 1")
+'''
+
+
+def test_discovery_of_new_modules(tmp_path, capsys):
+    (tmp_path / "__init__.py").write_text('ORDER = ("zeta",)\n')
+    (tmp_path / "zeta.py").write_text(EXTRA.replace("extra", "zeta"))
+    (tmp_path / "alpha.py").write_text(EXTRA.replace("extra", "alpha"))
+    (tmp_path / "broken.py").write_text("import no_such_module\n")
+    (tmp_path / "_helper.py").write_text("raise RuntimeError('helpers are not run')\n")
+    assert [name for name, _ in discover(tmp_path)] == ["zeta", "alpha", "broken"]
+    results = prove(tmp_path)
+    assert [(r.title, r.status) for r in results] == [
+        ("zeta: proved", "proved"), ("zeta: open", "open"),
+        ("alpha: proved", "proved"), ("alpha: open", "open"),
+        ("proofs/broken.py", "failed"),
+    ]
+    assert results[1].method == "bounded: n ≤ 1"
+    assert main(["prove", "--proofs", str(tmp_path), "-k", "proved"]) == 1  # broken.py counts
+    assert "no_such_module" in capsys.readouterr().out
+    (tmp_path / "broken.py").unlink()
+    assert main(["prove", "--proofs", str(tmp_path), "-k", "proved"]) == 0
+    assert main(["prove", "--proofs", str(tmp_path)]) == 1  # the open ones
+
+
+def test_missing_proofs_directory(tmp_path, capsys):
+    with pytest.raises(SymnetError, match="no proofs package"):
+        prove(tmp_path / "nowhere")
+    assert main(["prove", "--proofs", str(tmp_path)]) == 2
+    assert "no proofs package" in capsys.readouterr().err
