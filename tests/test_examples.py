@@ -63,5 +63,8 @@ def test_find_the_bug():
 @pytest.mark.skipif(not (ROOT / "examples" / "custom_activation.py").exists(),
                     reason="custom_activation example not written yet")
 def test_custom_activation():
-    out = run("custom_activation", timeout=120)
-    assert "β" in out and "accuracy" in out
+    out = run("custom_activation")
+    assert "swish(x, β) = x·σ(β·x)" in out and "∂L/∂β1 = " in out  # derived, printed
+    assert "dbeta1 = " in out and "all gradients match" in out  # generated, checked
+    assert float(out.split("test accuracy ")[1].split("%")[0]) > 90  # trained
+    assert float(out.split("β1 learned: ")[1].split()[0]) != 1.0
