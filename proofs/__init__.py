@@ -11,6 +11,7 @@ symnet* (never restated), and checks them:
   convention at each kink.
 - `elementwise`: the element-wise layer's rule δ = G ⊙ f′(Z), with f′ in x or in (x, y).
 - `dense`: the dense layer's three products G Wᵀ, Xᵀ G, Gᵀ𝟙, for symbolic dimensions.
+- `softmax`: the softmax layer's matrix rule A ⊙ (G − (G ⊙ A)𝟙𝟙ᵀ).
 - `losses`: each loss's gradient for both reductions, softmax cross-entropy, L2 decay.
 - `backprop`: the four backpropagation equations, as `derive` produces them for whole networks.
 
@@ -19,4 +20,4 @@ runner finds it without further registration (modules not in ORDER run after tho
 Helpers shared by several modules start with `_` and are not run.
 """
 
-ORDER = ("named_functions", "activations", "elementwise", "dense", "losses", "backprop")
+ORDER = ("named_functions", "activations", "elementwise", "dense", "softmax", "losses", "backprop")

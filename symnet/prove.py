@@ -127,7 +127,9 @@ def decide(lhs, rhs) -> tuple[bool | None, str]:
             if hit is not None:
                 return verdict, hit
         return True, ""
-    d = _rename_bound(_tidy_sums(sp.expand(_tidy_sums(sp.expand(lhs - rhs)))))
+    d = lhs - rhs
+    if d.has(sp.Sum):
+        d = _rename_bound(_tidy_sums(sp.expand(_tidy_sums(sp.expand(d)))))
     if sp.expand(d) == 0:
         return True, ""
     where = _counterexample(lhs, rhs)  # before simplify, which can take long on a false claim
@@ -142,28 +144,36 @@ def decide(lhs, rhs) -> tuple[bool | None, str]:
 
 
 def _tidy_sums(expr):
-    """Finite sums in one shape, by identities that hold for every finite sum: a number
-    factor moved out, Σₐ Σᵦ g as one Σ over (β, α), an index the summand does not use replaced
-    by its count, and, where no bound depends on another index, the indices ordered by range."""
+    """Finite sums in one shape, by identities that hold for every finite sum: factors that do
+    not involve the indices moved out, Σₐ Σᵦ g as one Σ over (β, α), an index the summand does
+    not use replaced by its count, and, where no bound depends on another index, the indices
+    ordered by range."""
     if not expr.args or isinstance(expr, MatrixElement):
         return expr
     expr = expr.func(*(_tidy_sums(a) for a in expr.args))
     if not isinstance(expr, sp.Sum):
         return expr
-    coeff, body = expr.function.as_coeff_Mul()
-    limits = list(expr.limits)
-    if isinstance(body, sp.Sum):
+    limits, body = list(expr.limits), expr.function
+    outside = sp.S.One
+    while True:
+        indices = {v for v, _, _ in limits}
+        factors = sp.Mul.make_args(body)
+        free = [f for f in factors if not f.free_symbols & indices]
+        outside *= sp.Mul(*free)
+        body = sp.Mul(*(f for f in factors if f.free_symbols & indices))
+        if not isinstance(body, sp.Sum):
+            break
         limits, body = list(body.limits) + limits, body.function
     bound = set().union(*(lo.free_symbols | hi.free_symbols for _, lo, hi in limits))
-    count, kept = sp.S.One, []
+    kept = []
     for v, lo, hi in limits:
         if v in body.free_symbols or v in bound:
             kept.append((v, lo, hi))
         else:
-            count *= hi - lo + 1
+            outside *= hi - lo + 1
     if not bound & {v for v, _, _ in kept}:
         kept.sort(key=lambda lim: (str(lim[1]), str(lim[2])))
-    return coeff * count * (sp.Sum(body, *kept) if kept else body)
+    return outside * (sp.Sum(body, *kept) if kept else body)
 
 
 def _rename_bound(expr, depth=0):

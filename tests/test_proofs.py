@@ -44,6 +44,8 @@ def test_every_activation_and_loss_has_its_theorem(results):
     for text in ("sigmoid′", "softplus′", "dense layer", "element-wise layer", "L2 weight decay",
                  "the four equations", "softmax cross-entropy on logits"):
         by_title(results, text)
+    if hasattr(rules, "softmax_vjp"):
+        by_title(results, "softmax layer")
 
 
 def test_methods_are_stated(results):
@@ -124,6 +126,14 @@ def test_wrong_loss_scale_fails(monkeypatch):
                         lambda Z, Y, c: sp.MatAdd(rules.Softmax(Z), sp.MatMul(-1, Y)))
     mean, total = prove(only="loss softmax_ce")
     assert mean.status == "failed" and total.status == "proved"
+
+
+@pytest.mark.skipif(not hasattr(rules, "softmax_vjp"), reason="no softmax layer in this symnet")
+def test_wrong_softmax_rule_fails(monkeypatch):
+    # forgetting to subtract the weighted mean: the rule of an element-wise function
+    monkeypatch.setattr(rules, "softmax_vjp", lambda G, A: sp.HadamardProduct(A, G))
+    softmax = prove(only="softmax layer")[0]
+    assert softmax.status == "failed" and "≠" in softmax.detail
 
 
 def test_wrong_l2_rule_fails(monkeypatch):
