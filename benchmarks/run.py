@@ -73,21 +73,29 @@ STEP_CONFIGS = [("64-32-10", 32), ("784-128-10", 64), ("784-256-256-10", 256),
                 ("784-1024-1024-10", 1024)]
 
 
+# Symbolic work and the checker are timed in CPU seconds of this process (one thread: BLAS runs
+# one), which other processes on a shared machine do not inflate; the training steps, compared
+# with each other and with PyTorch, in wall-clock seconds, interleaved.
+cpu = time.process_time
+
+
 def median(xs) -> float:
     return float(np.median(xs))
 
 
 def interleaved(steps: dict, repeats: int, seconds: float) -> dict:
-    """{name: [seconds per call in each round]}: each round times every step in turn, n calls
-    each, n chosen so that the slowest step's share of a round takes about `seconds`. Short
-    rounds, many of them: on a shared machine a round that is preempted is an outlier that
-    the median discards."""
+    """{name: [seconds per call in each round]}: each round times every step in turn (after one
+    untimed call), n calls each, n chosen so that the slowest step's share of a round takes
+    about `seconds`. Short rounds, many of them: on a shared machine a round that is preempted
+    is an outlier that the median discards."""
     slowest = max(bench_step.per_step(f, 2) for f in steps.values())
     n = max(1, int(seconds / slowest))
     times = {name: [] for name in steps}
-    for _ in range(repeats):
-        for name, f in steps.items():
-            times[name].append(bench_step.per_step(f, n))
+    names = list(steps)
+    for r in range(repeats):
+        for name in names[r % len(names):] + names[:r % len(names)]:  # each goes first in turn
+            steps[name]()  # untimed: warm the caches the previous step evicted
+            times[name].append(bench_step.per_step(steps[name], n))
     return times
 
 
@@ -119,16 +127,17 @@ def say(text=""):
 
 
 def machine() -> str:
-    cpu = platform.processor() or "?"
+    model = platform.processor() or "?"
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+            model = next(line.split(":", 1)[1].strip() for line in f
+                         if line.startswith("model name"))
     except (OSError, StopIteration):
         pass
     tuning = [f"`{v}={os.environ[v]}`" for v in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
               if v in os.environ]
     rows = [
-        ("CPU", f"{cpu}, {os.cpu_count()} logical cores, load average at start "
+        ("CPU", f"{model}, {os.cpu_count()} logical cores, load average at start "
                 f"{', '.join(f'{x:.1f}' for x in os.getloadavg())}"),
         ("Python / NumPy / SymPy", f"{platform.python_version()} / {np.__version__} / "
                                    f"{__import__('sympy').__version__}"),
@@ -311,13 +320,13 @@ def symbolic_times(net, repeats):
     """Median seconds of derive, codegen (the module's text) and loading it, and the size."""
     times = {"derive": [], "codegen": [], "load": []}
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        t0 = cpu()
         d = sn.derive(net)
-        t1 = time.perf_counter()
+        t1 = cpu()
         source = sn.codegen(d)
-        t2 = time.perf_counter()
+        t2 = cpu()
         load_source(source)
-        t3 = time.perf_counter()
+        t3 = cpu()
         for k, v in zip(times, (t1 - t0, t2 - t1, t3 - t2)):
             times[k].append(v)
     return {k: median(v) for k, v in times.items()}, d.count_nodes(), source.count("\n")
@@ -359,10 +368,10 @@ def symbolic_section() -> str:
         say("  width " + " | ".join(map(str, wide[-1])))
     return "\n".join([
         "Networks of `depth` dense layers of 16 units with tanh between them and softmax "
-        "cross-entropy; medians of " + f"{repeats} runs. *derive*: `sn.derive` (the chain rule "
-        "over the tape); *codegen*: `sn.codegen` (the standalone module's text); *load*: "
-        "compiling and executing that text (`sn.compile` = codegen + load). *nodes*: "
-        "`Derivation.count_nodes()`, the total expression size.", "",
+        f"cross-entropy; medians of {repeats} runs, in CPU milliseconds. *derive*: `sn.derive` "
+        "(the chain rule over the tape); *codegen*: `sn.codegen` (the standalone module's "
+        "text); *load*: compiling and executing that text (`sn.compile` = codegen + load). "
+        "*nodes*: `Derivation.count_nodes()`, the total expression size.", "",
         table(["depth", "derive (ms)", "codegen (ms)", "load (ms)", "total per layer (ms)",
                "nodes", "lines of code"], rows), "",
         "Least-squares line time ≈ a + b·depth over these depths (R² near 1: linear in depth):",
@@ -386,17 +395,17 @@ def timed_explicit(n: int, limit: float):
     def alarm(signum, frame):
         raise _Timeout
 
-    previous = signal.signal(signal.SIGALRM, alarm)
-    signal.setitimer(signal.ITIMER_REAL, limit)
-    start = time.perf_counter()
+    previous = signal.signal(signal.SIGPROF, alarm)
+    signal.setitimer(signal.ITIMER_PROF, limit)  # a limit in CPU seconds, as cpu() measures
+    start = cpu()
     try:
         e = sn.explicit(sn.parse(f"{n}-{n}-1 sigmoid sigmoid mse"), batch=1)
-        return time.perf_counter() - start, len(e.equations)
+        return cpu() - start, len(e.equations)
     except _Timeout:
         return None, None
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+        signal.setitimer(signal.ITIMER_PROF, 0)
+        signal.signal(signal.SIGPROF, previous)
 
 
 def explicit_section(limit=10.0) -> str:
@@ -406,12 +415,12 @@ def explicit_section(limit=10.0) -> str:
     try:
         timed_explicit(2, limit)  # warm
         rows, ok, bad, n = [], 0, None, 8
-        while bad is None:  # grow by half until it no longer fits in `limit`
+        while bad is None:  # grow until it no longer fits in `limit`
             t, count = timed_explicit(n, limit)
             rows.append((n, t, count))
             say(f"  {n}-{n}-1: " + (f"{t:.2f} s, {count} formulas" if t else f"> {limit} s"))
             ok, bad = (n, bad) if t is not None else (ok, n)
-            n = int(n * 1.5)
+            n = int(n * (2 if QUICK else 1.5))
         while bad - ok > max(2, ok // (10 if QUICK else 25)):  # then bisect
             n = (ok + bad) // 2
             t, count = timed_explicit(n, limit)
@@ -423,16 +432,16 @@ def explicit_section(limit=10.0) -> str:
     rows.sort()
     best = next(r for r in rows if r[0] == ok)
     n_params = ok * ok + ok + ok + 1
-    body = table(["network", "parameters", "scalar formulas", "time (s)"],
+    body = table(["network", "parameters", "scalar formulas", "CPU time (s)"],
                  [[f"{n}-{n}-1", n * n + 2 * n + 1, c if c else "–",
                    f"{t:.2f}" if t else f"> {limit:g}"] for n, t, c in rows])
     return "\n".join([
         f"`sn.explicit(net, batch=1)` for `n-n-1 sigmoid sigmoid mse` (the textbook network, "
-        f"one sample), searching n: grown by half until over {limit:g} s, then bisected. The "
-        f"largest within {limit:g} s: **{ok}-{ok}-1, {n_params} parameters, {best[2]} scalar "
-        f"formulas, {best[1]:.1f} s**. symnet refuses more than {cap} formulas by default "
-        "(the printout is unreadable long before); the cap was lifted for this search.", "",
-        body])
+        f"one sample), searching n: grown geometrically until over {limit:g} CPU seconds, then "
+        f"bisected. The largest within {limit:g} s: **{ok}-{ok}-1, {n_params} parameters, "
+        f"{best[2]} scalar formulas, {best[1]:.1f} s**. symnet refuses more than {cap} formulas "
+        "by default (the printout is unreadable long before); the cap was lifted for this "
+        "search.", "", body])
 
 
 # ── checker: verify's cost against entry-by-entry central differences ─────────────────────
@@ -450,11 +459,11 @@ def checker_section() -> str:
             verify(grads, loss=loss, params=params, X=X, Y=Y)  # warm
             times, reports = [], []
             for _ in range(1 if QUICK else 3):
-                t = time.perf_counter()
+                t = cpu()
                 reports.append(verify(grads, loss=loss, params=params, X=X, Y=Y))
-                times.append(time.perf_counter() - t)
+                times.append(cpu() - t)
             report = reports[-1]
-            t_loss = median([_time(loss, params, X, Y) for _ in range(5)])
+            t_loss = median([_time(loss, params, X, Y) for _ in range(11)])
             n = report.n_params
             found = "all ok" if report.ok else ", ".join(
                 f"{r.name}: {r.diagnosis.split(';')[0][:60]}" for r in report.failures)
@@ -468,16 +477,16 @@ def checker_section() -> str:
         "softmax cross-entropy), correct and with one wrong column in ∂L/∂W2 (found and "
         "localized by bisection). *central differences*: the 2·n_params loss evaluations of "
         "checking entry by entry, and their time from the measured time of one loss "
-        "evaluation.", "",
-        table(["network", "parameters", "bug", "loss evaluations", "verify (s)",
+        "evaluation. Times in CPU seconds.", "",
+        table(["network", "parameters", "bug", "loss evaluations", "verify (CPU s)",
                "central differences: evaluations", "central differences: time",
                "fewer evaluations", "verdict"], rows)])
 
 
 def _time(f, *a) -> float:
-    t = time.perf_counter()
+    t = cpu()
     f(*a)
-    return time.perf_counter() - t
+    return cpu() - t
 
 
 def _duration(s: float) -> str:
