@@ -255,8 +255,9 @@ def step_section() -> str:
         "`bench_step.py`; *PyTorch eager*: `nn.Sequential` + `F.cross_entropy` + "
         "`optim.SGD`; *matmul floor*: the step's matrix products alone into preallocated "
         "arrays. All start from the same parameters and are checked to give the same first "
-        "loss. Ratios are medians over rounds of the two times in the same round. GFLOP/s: "
-        "the step's matrix-product flops per second of the generated step.", "",
+        "loss. Ratios are medians over rounds of the two times in the same round: on a loaded "
+        "machine they are steadier than the ratio of two columns. GFLOP/s: the step's "
+        "matrix-product flops per second of the generated step.", "",
         table(head, rows)])
 
 
