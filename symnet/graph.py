@@ -1,7 +1,10 @@
 """A picture of a derivation: its computation graph, forward and backward, as Graphviz DOT.
 
-    text = sn.graph.dot("2-3-1 sigmoid sigmoid mse")     # or a Network or a Derivation
-    sn.graph.render(text, "net.png")                     # needs Graphviz's `dot` program
+    from symnet.graph import dot, render
+    text = dot("2-3-1 sigmoid sigmoid mse")     # or a Network or a Derivation
+    render(text, "net.png")                     # needs Graphviz's `dot` program
+
+or from the shell: `symnet graph "2-3-1 sigmoid sigmoid mse" -o net.png`.
 
 Nodes are the named quantities of the derivation: the data X and Y (grey boxes), the
 parameters (blue boxes), the forward intermediates Z1, A1, … (white), the loss L (orange) and
@@ -54,9 +57,11 @@ def dot(net, *, equations: bool = False, reads: bool = True) -> str:
     d = derivation_of(net)
     shapes = d.tape.shapes  # NumPy shapes of the parameters: (3,) rather than 3×1
     gradients = {eq.lhs for eq in d.backward}
+    legend = "forward (solid), backward (dashed)" + (
+        ", values the backward pass reads (dotted)" if reads else "")
     lines = [
         "digraph symnet {",
-        f"  label={_quote(describe(d.network) + ': forward (solid), backward (dashed)')};",
+        f"  label={_quote(f'{describe(d.network)}: {legend}')};",
         '  labelloc=t; fontname="DejaVu Sans"; rankdir=LR; newrank=true; nodesep=0.25;',
         '  node [fontname="DejaVu Sans", fontsize=11, height=0.3];',
         '  edge [fontname="DejaVu Sans", fontsize=9, arrowsize=0.7];',
