@@ -61,7 +61,7 @@ def test_find_the_bug():
 
 
 @pytest.mark.skipif(not (ROOT / "examples" / "custom_activation.py").exists(),
-                    reason="custom_activation example not written yet")
+                    reason="examples/custom_activation.py is not in this checkout")
 def test_custom_activation():
     out = run("custom_activation")
     assert "swish(x, β) = x·σ(β·x)" in out and "∂L/∂β1 = " in out  # derived, printed
