@@ -34,7 +34,7 @@ from sympy.core.relational import Relational
 from sympy.printing.numpy import NumPyPrinter
 from sympy.printing.precedence import precedence
 
-from .errors import DataError
+from .errors import DataError, SpecError
 from .matexpr import B, Elementwise
 from .printing import unicode_expr
 
@@ -51,6 +51,14 @@ def _sigmoid(x):
 def _softplus(x):
     """log(1 + e^x) = logaddexp(0, x), which never overflows."""
     return np.logaddexp(0, x)
+''',
+    "_erf": '''\
+def _erf(x):
+    """erf entry by entry: NumPy has none, and math.erf is right to the last bit (this one
+    function loops in Python, over the entries)."""
+    import math
+
+    return np.frompyfunc(math.erf, 1, 1)(x).astype(x.dtype)
 ''',
     "_log": '''\
 def _log(p):
@@ -259,9 +267,9 @@ class NumPyCodePrinter(NumPyPrinter):
         return "np." + fqn[len("numpy."):] if fqn.startswith("numpy.") else fqn
 
     def emptyPrinter(self, expr):  # noqa: N802 - SymPy's name
-        raise NotImplementedError(
-            f"symnet's NumPy printer has no _print_{type(expr).__name__} method for {expr}; "
-            "add one to symnet.codegen.NumPyCodePrinter"
+        raise SpecError(
+            f"cannot generate NumPy code for {expr}: symnet.codegen.NumPyCodePrinter has no "
+            f"_print_{type(expr).__name__} method"
         )
 
     # ── names and numbers ──
@@ -445,6 +453,9 @@ class NumPyCodePrinter(NumPyPrinter):
 
     def _print_softplus(self, e):
         return self._helper("_softplus", e.args[0])
+
+    def _print_erf(self, e):
+        return self._helper("_erf", e.args[0])
 
     def _print_ClampedLog(self, e):
         return self._helper("_log", e.args[0])

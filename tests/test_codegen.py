@@ -94,6 +94,24 @@ def test_random_networks_match_sympy(depth, widths, hidden, output, loss, option
     assert_matches_sympy(model, params, *batch_for(net, rng, batch))
 
 
+@pytest.mark.parametrize("spec", [
+    "2-3-2 act(x*(1+erf(x/sqrt(2)))/2) mse",  # erf: a helper, NumPy has none
+    "2-3-2 act(abs(x) + min(x, 0.5)) bce_logits",
+    "2-3-2 act(x*sigmoid(beta*x), beta=1.5) softmax_ce",  # a learned scalar, broadcast
+    "3-4-2 layernorm,tanh mse", "3-4-3 batchnorm,relu softmax ce",
+])
+def test_custom_activations_and_normalization_match_sympy(spec):
+    try:
+        net = sn.parse(spec)
+    except sn.SpecError as e:  # the layer or formula word is not available in this checkout
+        pytest.skip(str(e))
+    model = compile(net)
+    rng = np.random.default_rng(5)
+    params = {k: rng.standard_normal(s) for k, s in net.parameters.items()}
+    X, Y = rng.standard_normal((3, net.n_in)), np.eye(net.n_out)[[0, 1, 1]]
+    assert_matches_sympy(model, params, X, Y)
+
+
 def test_float_data_off_the_grid_matches_sympy():
     model = compile("3-4-4-2 tanh softplus mse")
     rng = np.random.default_rng(3)
