@@ -11,12 +11,13 @@ With softmax cross-entropy on logits the output layer has no activation and the 
 is δ_L = c (softmax(Z_L) − Y) instead.
 
 Bounded: for every depth, every width of every layer, and every batch size within the bounds
-of each `Family` below, a network is built from symnet's layers (`Dense`, a generic activation f, a generic loss
-ℓ, L2 decay λ = 1/10) and derived by `symnet.derive`, the real code path. Every input, target
-and parameter entry is its own symbol; the derivation's equations are evaluated on them with
-`symnet.evaluate.interpret`; and each entry of every δ_k and every parameter gradient is
-compared with `sympy.diff` of the fully expanded scalar loss. f and ℓ are undefined functions
-(see `_generic`), so the check holds for every activation and element-wise loss at once.
+of each `Family` below, a network is built from symnet's layers (`Dense`, a generic activation
+f, a generic loss ℓ, L2 decay λ = 1/10) and derived by `symnet.derive`, the real code path.
+Every input, target and parameter entry is its own symbol; the derivation's equations are
+evaluated on them with `symnet.evaluate.interpret`; and each entry of every δ_k and every
+parameter gradient is compared with `sympy.diff` of the fully expanded scalar loss. f and ℓ are
+undefined functions (see `_generic`), so the check holds for every activation and element-wise
+loss at once.
 
 δ_k = ∂L/∂Z_k is differentiated by cutting the forward pass at Z_k: Z_k's entries become fresh
 symbols ζ, the rest of the forward pass and the loss are evaluated from them, and ∂L/∂ζ is

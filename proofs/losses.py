@@ -64,8 +64,7 @@ def elementwise_loss(loss, proof):
                  rf" \implies \frac{{\partial L}}{{\partial A}} = {tex(rule)},\ "
                  rf"{latex_label(loss.ell_prime.label)}(x, y) = {tex(loss.ell_prime.lam.expr)}")
     truth = sp.diff(scalar(L).rewrite(sp.exp), A[k, l]).doit()
-    proof.step("∂L/∂A_kl of the loss written in exp, deltas summed",
-               (sp.Symbol(r"\frac{\partial L}{\partial A_{k,l}}"), truth))
+    proof.step("∂L/∂A_kl of the loss written in exp, deltas summed", (_d("A_{k,l}"), truth))
     proof.equal(entry(rule, k, l), truth, "entry (k, l) of the loss's vjp")
     if loss.name in TEXTBOOK:
         form, over = TEXTBOOK[loss.name]
@@ -92,7 +91,7 @@ def softmax_cross_entropy(loss, proof):
     proof.equal(c * sp.Sum(row, (i, 0, B - 1)), scalar(L),
                 "c Σ_i L_i is rules.softmax_cross_entropy")
     truth = sp.diff(scalar(L), Z[k, l]).doit()
-    proof.step("∂L/∂Z_kl, deltas summed", (sp.Symbol(r"\frac{\partial L}{\partial Z_{k,l}}"), truth))
+    proof.step("∂L/∂Z_kl, deltas summed", (_d("Z_{k,l}"), truth))
     proof.equal(entry(rule, k, l), truth, "entry (k, l) of rules.softmax_cross_entropy_vjp")
     mean = MEAN["samples"] if loss.reduction == "mean" else 1
     proof.equal(c, mean, f"c is PyTorch's {loss.reduction} over the batch")
@@ -104,5 +103,10 @@ def l2_decay(proof):
     L, rule = rules.l2_penalty(W, lam), rules.l2_penalty_vjp(W, lam)
     proof.states(rf"L = {tex(L)} \implies \frac{{\partial L}}{{\partial W}} = {tex(rule)}")
     truth = sp.diff(scalar(L), W[k, l]).doit()
-    proof.step("∂L/∂W_kl, deltas summed", (sp.Symbol(r"\frac{\partial L}{\partial W_{k,l}}"), truth))
+    proof.step("∂L/∂W_kl, deltas summed", (_d("W_{k,l}"), truth))
     proof.equal(entry(rule, k, l), truth, "entry (k, l) of rules.l2_penalty_vjp")
+
+
+def _d(entry_tex: str) -> sp.Symbol:
+    """∂L/∂(entry), as a symbol that prints as the fraction."""
+    return sp.Symbol(rf"\frac{{\partial L}}{{\partial {entry_tex}}}")

@@ -93,7 +93,9 @@ class Proof:
         if (words and show) or verdict is not True:
             mark = {True: "✓", False: "✗", None: "?"}[verdict]
             text = words or f"check {self.checks}"
-            self.steps.append(Step(text + (f" ({note})" if note else ""), _latex((lhs, rhs)), mark))
+            shown = _latex((lhs, rhs))
+            shown = shown if len(shown) <= _LATEX_LIMIT else ""  # a page of formula helps no one
+            self.steps.append(Step(text + (f" ({note})" if note else ""), shown, mark))
         if verdict is False:
             raise Disproved(f"{words or f'check {self.checks}'}: {note}")
         if verdict is None:
@@ -106,9 +108,11 @@ class Proof:
 
 # ── deciding an equality ────────────────────────────────────────────────────────────────────
 
+_LATEX_LIMIT = 3000  # characters of a check's formula worth showing in the document
+
 # simplify() can run for minutes on a large expression; GELU's derivative, the largest proved
 # here, is about 760 operations and takes a second or two.
-_SIMPLIFY_LIMIT = 2000
+_SIMPLIFY_LIMIT = 1000
 _SIZE = 3  # symbolic dimensions take this value in a counterexample search; indices run below it
 _REALS = (sp.Rational(-17, 10), sp.Rational(9, 20), sp.Rational(-3, 10), sp.Rational(11, 5))
 _POSITIVE = (sp.Rational(3, 10), sp.Rational(7, 5), sp.Rational(5, 2), sp.Rational(2, 9))
@@ -119,8 +123,9 @@ def decide(lhs, rhs) -> tuple[bool | None, str]:
     (None, why) when neither could be shown."""
     lhs, rhs = sp.sympify(lhs), sp.sympify(rhs)
     if isinstance(lhs, sp.MatrixBase) or isinstance(rhs, sp.MatrixBase):
-        if getattr(lhs, "shape", None) != getattr(rhs, "shape", None):
-            return False, f"shapes differ: {getattr(lhs, 'shape', ())} and {getattr(rhs, 'shape', ())}"
+        shapes = getattr(lhs, "shape", ()), getattr(rhs, "shape", ())
+        if shapes[0] != shapes[1]:
+            return False, f"shapes differ: {shapes[0]} and {shapes[1]}"
         verdicts = [decide(a, b) for a, b in zip(lhs, rhs)]
         for verdict in (False, None):
             hit = next((note for v, note in verdicts if v is verdict), None)
@@ -218,12 +223,14 @@ def _instantiate(expr, t: int):
             values[s] = (_POSITIVE if s.is_positive else _REALS)[(q + t) % 4]
     expr = expr.xreplace(values).doit()
     entries = sorted(expr.atoms(MatrixElement), key=str)
-    expr = expr.xreplace({e: sp.Rational(1 + (5 * q + 3 * t) % 11, 13) for q, e in enumerate(entries)})
+    expr = expr.xreplace({e: sp.Rational(1 + (5 * q + 3 * t) % 11, 13)
+                          for q, e in enumerate(entries)})
     names = sorted({type(e).__name__ for e in expr.atoms(sp.Function) if _opaque(e)})
 
     def polynomial(e):
         c = names.index(type(e).__name__) + t + 2
-        return sum((r + c) * a**2 / (c + 1) - a / c for r, a in enumerate(e.args)) + sp.Rational(1, c)
+        terms = ((r + c) * a**2 / (c + 1) - a / c for r, a in enumerate(e.args))
+        return sum(terms) + sp.Rational(1, c)
 
     expr = expr.replace(lambda e: isinstance(e, sp.Function) and _opaque(e), polynomial)
     shown = ", ".join(f"{s} = {v}" for s, v in values.items() if not str(s).startswith("_"))
@@ -231,14 +238,12 @@ def _instantiate(expr, t: int):
 
 
 def _opaque(e) -> bool:
-    """An applied function with no numeric value (an undefined f, a proof's generic f′)."""
-    if isinstance(e, AppliedUndef):
-        return True
-    try:
-        probe = type(e)(*[sp.Rational(1, 3)] * len(e.args)).evalf()
-    except (TypeError, ValueError, NotImplementedError):
-        return True
-    return not probe.is_Number
+    """An applied function with no numeric value: `Function("f")`, or a proof's generic f
+    (a Function subclass outside SymPy that does not say how to evaluate itself)."""
+    cls = type(e)
+    return isinstance(e, AppliedUndef) or (
+        not cls.__module__.startswith("sympy.") and cls._eval_evalf is sp.Function._eval_evalf
+    )
 
 
 def _latex(expr) -> str:
@@ -318,9 +323,10 @@ def discover(directory=None) -> list[tuple[str, Iterable[Theorem] | Exception]]:
         sys.modules[name] = package
         try:
             spec.loader.exec_module(package)
-        except BaseException:
+        except Exception as e:
             del sys.modules[name]
-            raise
+            why = f"{type(e).__name__}: {e}"
+            raise SymnetError(f"{path / '__init__.py'} did not load: {why}") from e
     order = list(getattr(sys.modules[name], "ORDER", ()))
     stems = sorted(p.stem for p in path.glob("*.py") if not p.stem.startswith("_"))
     stems = [s for s in order if s in stems] + [s for s in stems if s not in order]

@@ -3,8 +3,8 @@ nothing is reported proved that SymPy did not prove."""
 
 from __future__ import annotations
 
-import sympy as sp
 import pytest
+import sympy as sp
 
 from symnet import layers, losses, rules
 from symnet.cli import main
@@ -100,7 +100,7 @@ def test_wrong_dense_rule_fails(monkeypatch, capsys):
     dense = prove(only="dense layer")[0]
     assert dense.status == "failed" and "∂L/∂W" in dense.detail and "≠" in dense.detail
     four = prove(only="the four equations")[0]  # derive() uses the same rule
-    assert four.status == "failed" and "dW1" in four.detail
+    assert four.status == "failed" and "dW1" in four.detail and "≠" in four.detail
     assert main(["prove", "-k", "dense"]) == 1
     assert "failed" in capsys.readouterr().out
 
@@ -217,3 +217,9 @@ def test_missing_proofs_directory(tmp_path, capsys):
         prove(tmp_path / "nowhere")
     assert main(["prove", "--proofs", str(tmp_path)]) == 2
     assert "no proofs package" in capsys.readouterr().err
+
+
+def test_broken_proofs_package(tmp_path, capsys):
+    (tmp_path / "__init__.py").write_text("ORDER = (\n")
+    assert main(["prove", "--proofs", str(tmp_path)]) == 2
+    assert "did not load: SyntaxError" in capsys.readouterr().err
