@@ -406,7 +406,8 @@ def markdown(results) -> str:
                 mark = f"{s.mark} " if s.mark else ""
                 out.append(f"1. {mark}{s.words}" + (f": ${s.latex}$" if s.latex else ""))
             out.append("")
-        verdict = f"**{r.status}**: {r.checks} checks, {r.seconds:.2f} s"
+        checks = f"{r.checks} check" + ("" if r.checks == 1 else "s")
+        verdict = f"**{r.status}**: {checks}, {r.seconds:.2f} s"
         out += [f"**Verdict.** {verdict}" + (f". {r.detail}" if r.detail else "."), ""]
     return "\n".join(out)
 
