@@ -27,6 +27,7 @@ from .losses import MSE, BCEWithLogits, BinaryCrossEntropy, SoftmaxCrossEntropy
 from .model import Model, compile
 from .network import Network
 from .report import ParamResult, Report
+from .prove import prove
 from .spec import describe, load, parse
 from .train import train
 from .verify import verify
@@ -66,6 +67,7 @@ __all__ = [
     "explicit",
     "load",
     "parse",
+    "prove",
     "testing",
     "train",
     "verify",
