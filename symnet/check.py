@@ -140,13 +140,16 @@ class Reference:
             if r.name in found:
                 m = found[r.name]
                 r.mutant = m.key
-                r.diagnosis = f"matches a known mistake: {m.title}.\n{m.formulas()}"
+                where = "(at the perturbed point) " if hits else ""
+                r.diagnosis = f"{where}matches a known mistake: {m.title}.\n{m.formulas()}"
 
 
 # ── the three-way check ────────────────────────────────────────────────────────────────────
 
 COMPARISONS = ("generated vs exact", "exact vs finite differences",
                "generated vs finite differences")
+SHORT = {"generated vs exact": "generated vs exact", "exact vs finite differences":
+         "exact vs FD", "generated vs finite differences": "generated vs FD"}
 
 
 @dataclass
@@ -161,13 +164,13 @@ class CheckReport(Report):
 
     def __str__(self) -> str:
         labels = list(self.comparisons)
-        head = ("parameter", "shape", *(f"{lab} (rel err)" for lab in labels))
+        head = ("parameter", "shape", *(SHORT.get(lab, lab) for lab in labels))
         rows = []
         for r in self.results:
             cells = []
             for lab in labels:
                 c = next((c for c in self.comparisons[lab].results if c.name == r.name), None)
-                cells.append("-" if c is None else f"{c.verdict} {_num(c.max_rel_err)}")
+                cells.append("-" if c is None else f"{c.verdict} ({_num(c.max_rel_err)})")
             rows.append((r.name, "×".join(map(str, r.shape)) or "()", *cells))
         widths = [max(len(row[i]) for row in [head, *rows]) for i in range(len(head))]
         fmt = "  ".join(f"{{:<{w}}}" for w in widths)
@@ -179,9 +182,10 @@ class CheckReport(Report):
                                  f"{len(self.failures)} disagree"),
             fmt.format(*head), fmt.format(*("-" * w for w in widths)),
             *(fmt.format(*row) for row in rows),
-            f"{self.n_loss_evals} loss evaluations for {self.n_params} parameters "
-            f"(entry-by-entry central differences would need {2 * self.n_params} per "
-            "comparison)",
+            "(max relative error in parentheses; FD: finite differences of the generated loss, "
+            "in float64)",
+            f"{self.n_loss_evals} loss evaluations for {self.n_params} parameters (entry-by-entry "
+            f"central differences: {2 * self.n_params} per comparison)",
         ]
         for lab in labels:
             for r in self.comparisons[lab].results:

@@ -219,6 +219,110 @@ def _prove(args) -> int:
     return 0 if results and all(r.proved for r in results) else 1
 
 
+# ── check, verify ───────────────────────────────────────────────────────────────────────────
+
+
+def _check_arguments(p):
+    p.add_argument("spec", help="a spec string or a TOML file")
+    p.add_argument("--seed", type=int, default=0, help="for the random parameters and data")
+    p.add_argument("--batch", type=int, default=4, help="samples in the random batch (default 4)")
+    p.add_argument("--dtype", choices=("float64", "float32"), default="float64",
+                   help="dtype of the generated code checked (default float64)")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+
+
+@command("check", "compare exact, generated and finite-difference gradients (exit 1 if they "
+                  "disagree)")
+@arguments(_check_arguments)
+def _check(args) -> int:
+    from .check import check
+
+    report = check(_network(args.spec), seed=args.seed, batch=args.batch, dtype=args.dtype)
+    print(report.to_json(indent=2) if args.json else report)
+    return 0 if report.ok else 1
+
+
+def _verify_arguments(p):
+    p.add_argument("file", help="a Python file defining grads(params, X, Y), make_case() "
+                                "returning (params, X, Y), and loss(params, X, Y)")
+    p.add_argument("--net", metavar="SPEC",
+                   help="reference mode: the truth is symnet's gradient of this network (spec "
+                        "or TOML file); loss() is then not needed, and a wrong gradient is "
+                        "matched against known mistakes")
+    p.add_argument("--seed", type=int, default=0, help="for the random check directions")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+
+
+@command("verify", "check the hand-written gradients of a Python file (exit 1 if wrong)")
+@arguments(_verify_arguments)
+def _verify(args) -> int:
+    import numpy as np
+
+    from .errors import DataError
+    from .verify import verify
+
+    module = _user_module(args.file)
+    needed = ["grads", "make_case"] + ([] if args.net else ["loss"])
+    missing = [f"{name}()" for name in needed if not callable(getattr(module, name, None))]
+    if missing:
+        raise DataError(f"{args.file} does not define {', '.join(missing)}: symnet verify needs "
+                        "grads(params, X, Y), make_case() -> (params, X, Y) and "
+                        "loss(params, X, Y) (or --net SPEC instead of loss)")
+    case = _user_call(module.make_case, "make_case()")
+    if not (isinstance(case, tuple | list) and len(case) == 3 and isinstance(case[0], dict)):
+        raise DataError("make_case() must return (params, X, Y) with params a dict of arrays, "
+                        f"got {type(case).__name__}")
+    params, X, Y = case
+    params = {k: np.asarray(v) for k, v in params.items()}
+    net = _network(args.net) if args.net else None
+    loss = None if net else (lambda p, X, Y: _user_call(module.loss, "loss(params, X, Y)", p, X, Y))
+    report = verify(module.grads, loss=loss, net=net, params=params, X=np.asarray(X),
+                    Y=np.asarray(Y), seed=args.seed)
+    print(report.to_json(indent=2) if args.json else report)
+    return 0 if report.ok else 1
+
+
+def _one_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return type(e).__name__ + (f": {text[0]}" if text else "")
+
+
+def _user_call(fn, what, *args):
+    """The user's function called; any exception it raises becomes one line (exit 2)."""
+    from .errors import DataError
+
+    try:
+        return fn(*args)
+    except (Exception, SystemExit) as e:
+        raise DataError(f"{what} raised {_one_line(e)}") from None
+
+
+def _user_module(path: str):
+    """Import the user's file by path (importlib): running their code is what `symnet verify
+    FILE` is asked to do. Its folder is importable meanwhile, for its own helper modules."""
+    import importlib.util
+    from pathlib import Path
+
+    from .errors import DataError
+
+    file = Path(path)
+    if not file.is_file():
+        raise DataError(f"no such file: {path}")
+    if file.suffix != ".py":
+        raise DataError(f"{path} is not a Python file (.py)")
+    spec = importlib.util.spec_from_file_location(f"symnet_user_{file.stem}", file)
+    module = importlib.util.module_from_spec(spec)
+    folder = str(file.parent.resolve())
+    sys.path.insert(0, folder)
+    try:
+        spec.loader.exec_module(module)
+    except (Exception, SystemExit) as e:
+        raise DataError(f"importing {path} raised {_one_line(e)}") from None
+    finally:
+        sys.path.remove(folder)
+    return module
+
+
 # ── entry point ─────────────────────────────────────────────────────────────────────────────
 
 

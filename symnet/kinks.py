@@ -36,7 +36,8 @@ class Site:
 
     @property
     def convention(self) -> str:
-        """'relu′(0) = 0 (one-sided slopes 0 and 1)', from the formula symnet derives from."""
+        """'relu′(0) = 0, between the one-sided slopes 0 and 1': symnet's derivative of the
+        formula at the kink (its convention there)."""
         f, label = self.layer.formula(), self.layer.label
         at = sp.nsimplify(self.at)
         d = sp.diff(f, x)
@@ -46,7 +47,7 @@ class Site:
             value, left, right = (float(d.subs(x, at + t).evalf()) for t in (0, -tiny, tiny))
         except (TypeError, ValueError):  # a formula SymPy cannot evaluate there
             return f"{text} as derived from the formula"
-        return f"{text} = {value:.6g} (one-sided slopes {left:.6g} and {right:.6g})"
+        return f"{text} = {value:.6g}, between the one-sided slopes {left:.6g} and {right:.6g}"
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,109 @@
+"""What does checking gradients cost, from ~1k to ~1M parameters?  784-{1,16,128,1024}-10 MLPs.
+
+    OPENBLAS_NUM_THREADS=1 python benchmarks/bench_check.py [--quick]
+
+For each network (ReLU hidden layer, softmax cross-entropy, batch 64) it times:
+
+- verify, black box: a hand-written backprop checked by directional finite differences of the
+  hand-written loss (loss evaluations counted);
+- verify, net=SPEC: the same gradients against symnet's own (reference mode: no loss
+  evaluations; a wrong gradient would then be matched against the mutants of the derivation);
+- sn.check(SPEC): exact vs generated vs finite differences (batch 4; exact SymPy evaluation only
+  up to symnet.check.EXACT_LIMIT parameters × samples);
+
+next to the 2·n_params loss evaluations of entry-by-entry central differences. Prints a
+Markdown table. Each time is the median of three runs after a warm-up.
+"""
+
+import os
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import statistics  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from symnet.check import check  # noqa: E402
+from symnet.verify import verify  # noqa: E402
+
+HIDDEN = (1, 16, 128, 1024)
+B = 64
+
+
+def hand_written(sizes):
+    """A student's MLP: ReLU hidden layers, mean softmax cross-entropy from logits."""
+    rng = np.random.default_rng(0)
+    params = {}
+    for k, (n_in, n_out) in enumerate(zip(sizes, sizes[1:]), start=1):
+        params[f"W{k}"] = rng.standard_normal((n_in, n_out)) / np.sqrt(n_in)
+        params[f"b{k}"] = 0.1 * rng.standard_normal(n_out)
+    X = rng.standard_normal((B, sizes[0]))
+    Y = np.eye(sizes[-1])[rng.integers(0, sizes[-1], B)]
+    n = len(sizes) - 1
+
+    def forward(p, X):
+        A, cache = X, []
+        for k in range(1, n + 1):
+            Z = A @ p[f"W{k}"] + p[f"b{k}"]
+            cache.append((A, Z))
+            A = np.maximum(Z, 0.0) if k < n else Z
+        return A, cache
+
+    def loss(p, X, Y):
+        Z, _ = forward(p, X)
+        m = Z.max(axis=1, keepdims=True)
+        return -np.sum(Y * (Z - m - np.log(np.exp(Z - m).sum(axis=1, keepdims=True)))) / len(X)
+
+    def grads(p, X, Y):
+        Z, cache = forward(p, X)
+        E = np.exp(Z - Z.max(axis=1, keepdims=True))
+        dZ = (E / E.sum(axis=1, keepdims=True) - Y) / len(X)
+        g = {}
+        for k in range(n, 0, -1):
+            A, Zk = cache[k - 1]
+            if k < n:
+                dZ = dZ * (Zk > 0)
+            g[f"W{k}"], g[f"b{k}"] = A.T @ dZ, dZ.sum(axis=0)
+            dZ = dZ @ p[f"W{k}"].T
+        return g
+
+    return grads, loss, params, X, Y
+
+
+def timed(fn, repeats=3):
+    fn()  # warm-up: imports, BLAS, code generation caches
+    times, result = [], None
+    for _ in range(repeats):
+        t = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - t)
+    return result, statistics.median(times)
+
+
+def main(quick=False):
+    rows = []
+    for h in HIDDEN[:2] if quick else HIDDEN:
+        sizes = (784, h, 10)
+        spec = f"784-{h}-10 relu softmax_ce"
+        grads, loss, params, X, Y = hand_written(sizes)
+        black, t_black = timed(lambda: verify(grads, loss=loss, params=params, X=X, Y=Y))
+        ref, t_ref = timed(lambda: verify(grads, net=spec, params=params, X=X, Y=Y))
+        three, t_three = timed(lambda s=spec: check(s), repeats=1 if h >= 128 else 3)
+        assert black.ok and ref.ok and three.ok, (black, ref, three)
+        rows.append((spec, black.n_params, black.n_loss_evals, t_black, t_ref,
+                     three.n_loss_evals, t_three, "exact" if len(three.comparisons) == 3
+                     else "no exact", 2 * black.n_params))
+    print("| network | parameters | black-box verify: loss evals | time | verify net=: time "
+          "(0 loss evals) | sn.check: loss evals | time | sn.check comparisons | per-entry "
+          "central differences: loss evals |")
+    print("|---|---:|---:|---:|---:|---:|---:|---|---:|")
+    for spec, n, ev, tb, tr, ev3, t3, kind, fd in rows:
+        print(f"| `{spec}` | {n:,} | {ev} | {tb * 1e3:.0f} ms | {tr * 1e3:.0f} ms | {ev3} | "
+              f"{t3 * 1e3:.0f} ms | {'three-way' if kind == 'exact' else 'generated vs FD'} | "
+              f"{fd:,} |")
+
+
+if __name__ == "__main__":
+    main(quick="--quick" in sys.argv)
