@@ -113,7 +113,10 @@ def evaluate(derivation, params, X, Y, *, exact: bool | None = None, digits: int
         env[symbol] = matrix(params[name], *(int(d) for d in symbol.shape))
     batch = X.shape[0]
     for eq in derivation.equations:
-        env[eq.lhs] = interpret(eq.rhs, env, batch)
+        value = interpret(eq.rhs, env, batch)
+        # Floating mode: fold constants such as GELU's √(2/π) into numbers after each equation,
+        # or the expressions grow with depth instead of staying numbers.
+        env[eq.lhs] = value if exact else value.evalf(digits)
 
     def out(value):
         return value if exact else float(value)
