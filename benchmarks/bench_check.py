@@ -82,19 +82,20 @@ def timed(fn, repeats=3):
     return result, statistics.median(times)
 
 
+def measure(h):
+    sizes = (784, h, 10)
+    spec = f"784-{h}-10 relu softmax_ce"
+    grads, loss, params, X, Y = hand_written(sizes)
+    black, t_black = timed(lambda: verify(grads, loss=loss, params=params, X=X, Y=Y))
+    ref, t_ref = timed(lambda: verify(grads, net=spec, params=params, X=X, Y=Y))
+    three, t_three = timed(lambda: check(spec), repeats=1 if h >= 128 else 3)
+    assert black.ok and ref.ok and three.ok, (black, ref, three)
+    return (spec, black.n_params, black.n_loss_evals, t_black, t_ref, three.n_loss_evals,
+            t_three, "exact" if len(three.comparisons) == 3 else "no exact", 2 * black.n_params)
+
+
 def main(quick=False):
-    rows = []
-    for h in HIDDEN[:2] if quick else HIDDEN:
-        sizes = (784, h, 10)
-        spec = f"784-{h}-10 relu softmax_ce"
-        grads, loss, params, X, Y = hand_written(sizes)
-        black, t_black = timed(lambda: verify(grads, loss=loss, params=params, X=X, Y=Y))
-        ref, t_ref = timed(lambda: verify(grads, net=spec, params=params, X=X, Y=Y))
-        three, t_three = timed(lambda s=spec: check(s), repeats=1 if h >= 128 else 3)
-        assert black.ok and ref.ok and three.ok, (black, ref, three)
-        rows.append((spec, black.n_params, black.n_loss_evals, t_black, t_ref,
-                     three.n_loss_evals, t_three, "exact" if len(three.comparisons) == 3
-                     else "no exact", 2 * black.n_params))
+    rows = [measure(h) for h in (HIDDEN[:2] if quick else HIDDEN)]
     print("| network | parameters | black-box verify: loss evals | time | verify net=: time "
           "(0 loss evals) | sn.check: loss evals | time | sn.check comparisons | per-entry "
           "central differences: loss evals |")

@@ -47,6 +47,7 @@ EXACT_LIMIT = 40_000  # parameters × samples evaluated exactly by default (≈ 
 MAX_REDRAWS = 8  # attempts to draw parameters away from every kink
 NEARBY = 1e-2  # a re-draw moves each parameter by NEARBY · N(0, 1) · max(1, rms θ)
 KINK_ULPS = 64.0  # "on a kink" in reference mode: within 64 ulps (of max |Z|) of it
+ROUNDING_SAFETY = 8.0  # a measured rounding error, times this, is within tolerance
 
 
 def _derivation(net) -> Derivation:
@@ -101,6 +102,13 @@ class Reference:
         L, g = self.model.loss_and_grads({k: _f64(v) for k, v in params.items()}, _f64(X),
                                          _f64(Y))
         return float(L), g
+
+    def rounding(self, params, name, dtype) -> np.ndarray:
+        """How much rounding in `dtype` can move ∂L/∂`name` here, measured on symnet's own
+        code: the float64 gradient's distance from the same code run in extended precision,
+        scaled to `dtype` (cancellation in a sum amplifies rounding alike in any code)."""
+        err = _rounding(self.model, params, self.X, self.Y, np.float64)[name]
+        return err * (eps_of(dtype) / eps_of(np.float64))
 
     def kink_text(self, params) -> str:
         """Why a disagreement at `params` is no error (a pre-activation on a kink), or ""."""
@@ -221,7 +229,7 @@ def check(net, *, seed: int = 0, batch: int = 4, dtype=np.float64, exact: bool |
         exact = n * batch <= EXACT_LIMIT
     parts = {}
     if exact:
-        truth = _Exact(d)
+        truth = _Exact(d, model, X, Y)
         parts[COMPARISONS[0]] = verify(generated, reference=truth, params=params, X=X, Y=Y,
                                        seed=seed)
         parts[COMPARISONS[0]].results.insert(0, _loss_row(model, truth, params, X, Y))
@@ -286,10 +294,14 @@ def _off_kinks(d, params, X, dtype, seed, notes):
 
 
 class _Exact:
-    """`Derivation.evaluate` at 50 digits, as float64 arrays; remembers the last point."""
+    """`Derivation.evaluate` at 50 digits, as float64 arrays; remembers the last point. As
+    the reference of "generated vs exact", it also measures the generated code's rounding."""
 
-    def __init__(self, d):
-        self.d, self._last = d, None
+    def __init__(self, d, model, X, Y):
+        self.d, self.model, self.X, self.Y, self._last = d, model, X, Y, None
+
+    def rounding(self, params, name, dtype) -> np.ndarray:
+        return _rounding(self.model, params, self.X, self.Y, dtype)[name]
 
     def __call__(self, params, X, Y):
         if self._last is not None and all(np.array_equal(self._last[0][k], v)
@@ -298,6 +310,25 @@ class _Exact:
         result = self.d.evaluate(params, X, Y, exact=False)
         self._last = ({k: np.array(v, copy=True) for k, v in params.items()}, result)
         return result
+
+
+def _rounding(model, params, X, Y, dtype) -> dict:
+    """ROUNDING_SAFETY · |g − g⁺|: g the gradient the generated code computes in `dtype`, g⁺
+    the same code run in the next precision up (float64 for float32; extended precision for
+    float64, where NumPy has it; else no estimate, 0). A measured rounding error: cancellation
+    in a sum can make it far larger than a few ulps of the result."""
+    up = np.float64 if np.dtype(dtype) == np.float32 else np.longdouble
+    if eps_of(up) >= eps_of(dtype):
+        return {k: np.zeros(np.shape(v)) for k, v in params.items()}
+
+    def grads(t):
+        cast = {k: np.asarray(v, dtype=t) for k, v in params.items()}
+        with np.errstate(all="ignore"):
+            return model.module.loss_and_grads(cast, np.asarray(X, t), np.asarray(Y, t))[1]
+
+    g, g_up = grads(dtype), grads(up)
+    return {k: ROUNDING_SAFETY * np.abs(g[k].astype(up) - g_up[k]).astype(np.float64)
+            for k in g}
 
 
 def _loss_row(model, truth, params, X, Y) -> ParamResult:

@@ -108,3 +108,18 @@ def test_bad_spec_and_object():
         check("2-3-1 sigmoid msx")
     with pytest.raises(SpecError, match="expected a Network"):
         check(42)
+
+
+@pytest.mark.parametrize("text, convention", [
+    ("2-3-1 relu mse", "relu′(0) = 0, between the one-sided slopes 0 and 1"),
+    ("2-3-1 leaky_relu(0.1) mse", "lrelu′(0) = 0.1, between the one-sided slopes 0.1 and 1"),
+    ("2-3-1 elu(0.5) mse", "elu′(0) = 0.5, between the one-sided slopes 0.5 and 1"),
+    ("2-3-1 act(abs(x)) mse", "act′(0) = 0, between the one-sided slopes -1 and 1"),
+])
+def test_kinks_are_read_from_the_declarations(text, convention):
+    sites = Kinks(derive(parse(text))).sites
+    assert [(s.Z, s.at, s.convention) for s in sites] == [("Z1", 0.0, convention)]
+
+
+def test_smooth_networks_have_no_kinks():
+    assert not Kinks(derive(parse("2-3-1 tanh sigmoid bce")))

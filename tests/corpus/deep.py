@@ -115,7 +115,7 @@ def make_case(sizes, loss="mse", B=8, seed=0, dtype=np.float64, zero_rows=0):
     params = {}
     for k, (a, b) in enumerate(zip(sizes, sizes[1:]), start=1):
         params[f"W{k}"] = rng.standard_normal((a, b)) / np.sqrt(a)
-        params[f"b{k}"] = 0.0 * rng.standard_normal(b) if zero_rows else 0.1 * rng.standard_normal(b)
+        params[f"b{k}"] = (0.0 if zero_rows else 0.1) * rng.standard_normal(b)
     X = rng.standard_normal((B, sizes[0]))
     X[:zero_rows] = 0.0  # with zero biases: pre-activations exactly 0, ReLU's kink
     if loss == "mse":
