@@ -20,14 +20,22 @@ from .layers import (
     ReLU,
     Sigmoid,
     SiLU,
+    Softmax,
     Softplus,
     Tanh,
 )
-from .losses import MSE, BCEWithLogits, BinaryCrossEntropy, SoftmaxCrossEntropy
+from .losses import (
+    MSE,
+    BCEWithLogits,
+    BinaryCrossEntropy,
+    CrossEntropy,
+    SoftmaxCrossEntropy,
+)
 from .model import Model, compile
 from .network import Network
-from .report import ParamResult, Report
+from .normalization import BatchNorm, LayerNorm
 from .prove import prove
+from .report import ParamResult, Report
 from .spec import describe, load, parse
 from .train import train
 from .verify import verify
@@ -37,6 +45,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Activation",
     "BCEWithLogits",
+    "BatchNorm",
     "BinaryCrossEntropy",
     "DataError",
     "Dense",
@@ -44,7 +53,9 @@ __all__ = [
     "ELU",
     "Equation",
     "GELU",
+    "CrossEntropy",
     "Identity",
+    "LayerNorm",
     "LeakyReLU",
     "MSE",
     "Model",
@@ -55,6 +66,7 @@ __all__ = [
     "ShapeError",
     "SiLU",
     "Sigmoid",
+    "Softmax",
     "SoftmaxCrossEntropy",
     "Softplus",
     "SpecError",

@@ -83,7 +83,8 @@ def check_batch(net, X, Y, *, allow_exact: bool = False) -> tuple[np.ndarray, np
     if X.shape[0] == 0:
         raise DataError("X is empty: the batch needs at least one row")
     loss = net.loss.name
-    if loss == "softmax_ce" and Y.ndim == 1:
+    classes = loss in ("softmax_ce", "ce")  # one probability row per sample
+    if classes and Y.ndim == 1:
         Y = _one_hot(Y, net.n_out)
     elif Y.ndim == 1 and net.n_out == 1:
         Y = Y.reshape(-1, 1)
@@ -92,10 +93,10 @@ def check_batch(net, X, Y, *, allow_exact: bool = False) -> tuple[np.ndarray, np
     as_float = np.asarray(Y, dtype=float)
     if loss in ("bce", "bce_logits") and ((as_float < 0) | (as_float > 1)).any():
         raise DataError(f"{loss} targets must lie in [0, 1]")
-    if loss == "softmax_ce":
+    if classes:
         if (as_float < 0).any() or not np.allclose(as_float.sum(axis=1), 1.0):
             raise DataError(
-                "softmax_ce targets must be class labels, one-hot rows, or probability rows "
+                f"{loss} targets must be class labels, one-hot rows, or probability rows "
                 "that each sum to 1"
             )
     return X, Y
@@ -105,7 +106,7 @@ def _one_hot(labels: np.ndarray, n_classes: int) -> np.ndarray:
     if labels.dtype.kind not in "iu" and not (
         labels.dtype.kind == "f" and np.all(labels == np.round(labels))
     ):
-        raise DataError("1-D targets for softmax_ce must be integer class labels")
+        raise DataError("1-D targets for a cross-entropy must be integer class labels")
     labels = labels.astype(np.int64)
     if labels.min() < 0 or labels.max() >= n_classes:
         raise DataError(f"class labels must lie in 0..{n_classes - 1}, got {labels.min()}..")

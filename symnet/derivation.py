@@ -140,6 +140,8 @@ def derive(network) -> Derivation:
     for step in reversed(tape.steps):
         if step is loss_step:
             G, why = sp.S.One, ()
+        elif step.output not in pending:
+            continue  # forward-only (statistics a fused rule already differentiates through)
         else:
             G, why = _total(pending.pop(step.output))
             if not (step.inline and uses[step.output] == 1):

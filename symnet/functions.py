@@ -115,9 +115,12 @@ def _candidates(D: sp.Expr, formula: sp.Expr | None, points):
 
 
 def _agrees(candidate, D, formula, points) -> bool:
+    # Symbols other than x and y (an activation's learned scalars) are sampled too.
+    others = sorted((D.free_symbols | candidate.free_symbols) - {x, y}, key=str)
     for p in points:
+        at = {s: sp.Rational(7 + 3 * i, 10) - p / 3 for i, s in enumerate(others)}
         # y is the output f(x) for activations; for losses ℓ(x, y) it is the target, sampled.
-        at = {x: p, y: sp.Rational(3, 10) if formula is None else formula.subs(x, p)}
+        at |= {x: p, y: sp.Rational(3, 10) if formula is None else formula.subs(at | {x: p})}
         try:
             want = sp.N(D.subs(at), 30)
             gap = abs(sp.N(candidate.subs(at), 30) - want)

@@ -78,11 +78,42 @@ class Dense(Layer):
 
 
 class Activation(Layer):
-    """An element-wise activation, declared by `formula()`: an expression in `x`."""
+    """An element-wise activation, declared by `formula()`: an expression in `x`.
+
+    `Activation(name, formula, params=…)` (or `Activation.from_formula`) makes one from a
+    formula string, `Activation.from_function(name, fn)` from a Python function of x; see
+    `symnet.custom`."""
 
     name = "activation"  # identifier in specs and generated code
     label = "f"  # symbol in printouts
     kinks: tuple = ()  # x values where the formula is not differentiable
+
+    def __new__(cls, *args, **kwargs):
+        # `Activation` itself is abstract: called with a name and a formula it builds a
+        # CustomActivation (whose __init__ then receives the arguments).
+        if cls is Activation:
+            from .custom import CustomActivation
+
+            return super().__new__(CustomActivation)
+        if (args or kwargs) and cls.__init__ is object.__init__:
+            raise TypeError(f"{cls.__name__}() takes no arguments")
+        return super().__new__(cls)
+
+    @classmethod
+    def from_formula(cls, name: str, formula: str, params=None) -> Activation:
+        """An activation from a formula string in x, e.g. `"x * sigmoid(beta * x)"` with
+        `params={"beta": 1.0}` (learned scalars and their initial values)."""
+        from .custom import CustomActivation
+
+        return CustomActivation(name, formula, params)
+
+    @classmethod
+    def from_function(cls, name: str, fn, params=None) -> Activation:
+        """An activation from a Python function building a SymPy expression of `x` (and of
+        each parameter, passed by keyword): `from_function("cube", lambda x: x**3)`."""
+        from .custom import CustomActivation
+
+        return CustomActivation.from_function(name, fn, params)
 
     def formula(self) -> sp.Expr:
         raise NotImplementedError
@@ -214,3 +245,37 @@ class GELU(Activation):
 ACTIVATIONS = {
     cls.name: cls for cls in (Identity, ReLU, LeakyReLU, Sigmoid, Tanh, Softplus, ELU, SiLU, GELU)
 }
+
+
+class Softmax(Layer):
+    """Row-wise softmax, A = softmax(Z): each sample's row becomes a probability distribution.
+
+    Not element-wise (each output depends on the whole row), so its rule is a matrix one,
+    `rules.softmax_vjp`. For classification prefer the fused `SoftmaxCrossEntropy` on logits to
+    `Softmax` + `CrossEntropy`: see `symnet.losses.CrossEntropy`."""
+
+    name = label = "softmax"
+
+    def __repr__(self):
+        return "Softmax()"
+
+    def __eq__(self, other):
+        return type(other) is Softmax
+
+    def __hash__(self):
+        return hash("Softmax")
+
+    def record(self, tape, Z, k: int):
+        why = (
+            f"softmax mixes each row: row i's Jacobian is diag(aᵢ) − aᵢaᵢᵀ, so "
+            f"∂L/∂{Z.name} = A{k} ⊙ (G − (G ⊙ A{k}) 𝟙𝟙ᵀ) with G = ∂L/∂A{k}: each row of G "
+            f"loses its A{k}-weighted mean, then is scaled by A{k}."
+        )
+        return tape.record(
+            f"A{k}",
+            rules.softmax(Z),
+            (Z,),
+            lambda G, A: (rules.softmax_vjp(G, A),),
+            why=why,
+            layer=k,
+        )

@@ -6,6 +6,7 @@
 | `BinaryCrossEntropy` | `BCELoss` (on probabilities)     | all B·n entries    |
 | `BCEWithLogits`      | `BCEWithLogitsLoss`              | all B·n entries    |
 | `SoftmaxCrossEntropy`| `CrossEntropyLoss` (on logits)   | the B samples      |
+| `CrossEntropy`       | `NLLLoss` of `log(p)` (on probabilities) | the B samples |
 
 `reduction="sum"` drops the mean. `weight_decay=λ` adds (λ/2) Σ‖W‖² over the dense weights, so
 that ∂L/∂W gains λW, as PyTorch's optimizers' `weight_decay` does. Element-wise losses are
@@ -119,6 +120,7 @@ class MSE(ElementwiseLoss):
 class BinaryCrossEntropy(ElementwiseLoss):
     name, label = "bce", "ℓ_bce"
     needs_probabilities = True
+    probabilities_from, logits_loss = "sigmoid", "bce_logits"  # the layer it needs, the fused loss
     points = (sp.Rational(1, 10), sp.Rational(1, 3), sp.Rational(3, 5), sp.Rational(9, 10))
 
     def formula(self):
@@ -158,4 +160,33 @@ class SoftmaxCrossEntropy(Loss):
         )
 
 
+class CrossEntropy(ElementwiseLoss):
+    """L = −(1/B) Σᵢₖ Yᵢₖ log Pᵢₖ on probabilities P, the output of a `Softmax` layer: PyTorch's
+    `NLLLoss(log(P), labels)` for one-hot Y.
+
+    The fused `SoftmaxCrossEntropy` on logits is simpler and the better choice for training.
+    Here the chain rule takes two steps: ∂L/∂P = −(1/B) Y ⊘ P, then softmax's matrix rule
+    δ = P ⊙ (G − (G ⊙ P) 𝟙𝟙ᵀ), which collapses to (P − Y)/B only after using that each row of Y
+    sums to 1. The fused loss is that collapsed form from the start: δ = (softmax(Z) − Y)/B,
+    one subtraction, with no division by P (which underflows to 0 for confident wrong
+    predictions) and no log of a rounded probability."""
+
+    name, label = "ce", "ℓ_ce"
+    needs_probabilities = True
+    probabilities_from, logits_loss = "softmax", "softmax_ce"
+    points = (sp.Rational(1, 10), sp.Rational(1, 3), sp.Rational(3, 5), sp.Rational(9, 10))
+
+    def formula(self):
+        return -y * sp.log(x)
+
+    def scale(self, n_out: int):
+        return sp.S.One if self.reduction == "sum" else 1 / B
+
+    def reduction_words(self):
+        return "1 (sum)" if self.reduction == "sum" else "1/B, the mean over the samples"
+
+
 LOSSES = {cls.name: cls for cls in (MSE, BinaryCrossEntropy, BCEWithLogits, SoftmaxCrossEntropy)}
+# Every loss a spec may name. CrossEntropy is kept out of LOSSES because it needs a Softmax
+# *layer* before it, which generators that pair LOSSES with ACTIVATIONS cannot provide.
+ALL_LOSSES = {**LOSSES, CrossEntropy.name: CrossEntropy}

@@ -34,13 +34,20 @@ class Network:
                     f"{layer.n_out}) do not multiply"
                 )
             width = layer.out_width(width)
-        if loss.needs_probabilities and not _ends_in_probabilities(layers):
+        last = _last(layers)
+        if loss.needs_probabilities and getattr(last, "name", None) != loss.probabilities_from:
             raise SpecError(
-                f"{loss.name} takes probabilities: end the network with a sigmoid, or use "
-                "bce_logits on a linear output"
+                f"{loss.name} takes probabilities: end the network with a "
+                f"{loss.probabilities_from}, or use {loss.logits_loss} on a linear output"
+            )
+        if loss.name == "softmax_ce" and getattr(last, "name", None) == "softmax":
+            raise SpecError(
+                "softmax_ce applies the softmax itself (it takes logits): drop the final "
+                "softmax layer, or use ce for a loss on probabilities"
             )
         self.layers, self.loss = layers, loss
         self.n_in, self.n_out = layers[0].n_in, width
+        self.record()  # refuses two layers that define the same name (W1, beta1, A1, …)
 
     def __repr__(self):
         return f"Network({list(self.layers)!r}, loss={self.loss!r})"
@@ -81,6 +88,6 @@ class Network:
         return [layer for layer in self.layers if isinstance(layer, Activation)]
 
 
-def _ends_in_probabilities(layers) -> bool:
-    last = next((la for la in reversed(layers) if not isinstance(la, Identity)), None)
-    return isinstance(last, Activation) and last.name in ("sigmoid",)
+def _last(layers):
+    """The last layer that computes something (Identity computes nothing)."""
+    return next((la for la in reversed(layers) if not isinstance(la, Identity)), None)

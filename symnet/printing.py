@@ -18,15 +18,52 @@ from sympy.printing.str import StrPrinter
 from .functions import NAMED, x
 
 _SUPERSCRIPT = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
+# Spelled-out Greek names (gamma1, mu2, a learned beta) print as letters. Not delta: δ means ∂L/∂Z.
+GREEK = {"alpha": "α", "beta": "β", "gamma": "γ", "mu": "μ", "sigma": "σ", "theta": "θ",
+         "tau": "τ", "kappa": "κ", "epsilon": "ε"}
+# Element-wise functions printed as infix operators: N = C ⊘ 𝟙σᵀ rather than ⊘(C, 𝟙σᵀ).
+INFIX = {"divide": ("⊘", r"\oslash")}
+
+
+def _greek(name: str) -> str:
+    m = re.fullmatch(r"([A-Za-z]+?)(\d*)", name)
+    return GREEK.get(m.group(1), m.group(1)) + m.group(2) if m else name
 
 
 def display_name(name: str) -> str:
-    """dZ2 → δ2, dW2 → ∂L/∂W2, W2 → W2."""
+    """dZ2 → δ2, dW2 → ∂L/∂W2, W2 → W2, dgamma1 → ∂L/∂γ1."""
     if name.startswith("dZ"):
         return "δ" + name[2:]
     if name.startswith("d") and len(name) > 1:
-        return "∂L/∂" + name[1:]
-    return name
+        return "∂L/∂" + _greek(name[1:])
+    return _greek(name)
+
+
+# 𝟙 is a column of ones; a row is 𝟙ᵀ, and a full matrix of ones 𝟙𝟙ᵀ.
+_ONES = {"column": ("𝟙", r"\mathbb{1}"), "row": ("𝟙ᵀ", r"\mathbb{1}^{\top}"),
+         "full": ("𝟙𝟙ᵀ", r"\mathbb{1}\mathbb{1}^{\top}")}
+
+
+def _ones_kind(e) -> str:
+    rows, cols = e.shape
+    if cols == 1:
+        return "column"
+    return "row" if rows == 1 else "full"
+
+
+def _is_infix(e) -> bool:
+    return isinstance(e, sp.MatrixExpr) and getattr(getattr(e, "fn", None), "name", "") in INFIX
+
+
+def broadcast_scalar(M):
+    """θ when M is 𝟙θ𝟙ᵀ, a (1, 1) matrix spread over a whole matrix (a learned scalar); else
+    None. Printouts show the scalar alone: swish(Z1, β1)."""
+    if isinstance(M, sp.MatMul) and len(M.args) == 3:
+        left, mid, right = M.args
+        if (isinstance(left, sp.OneMatrix) and isinstance(right, sp.OneMatrix)
+                and isinstance(mid, sp.MatrixSymbol) and mid.shape == (1, 1)):
+            return mid
+    return None
 
 
 class UnicodePrinter(StrPrinter):
@@ -34,7 +71,7 @@ class UnicodePrinter(StrPrinter):
         return display_name(e.name)
 
     def _print_Symbol(self, e):
-        return e.name
+        return GREEK.get(e.name, e.name)
 
     def _needs_parens(self, arg, inside_hadamard=False):
         kinds = (sp.MatAdd,) + ((sp.MatMul,) if inside_hadamard else ())
@@ -44,15 +81,18 @@ class UnicodePrinter(StrPrinter):
 
     def _print_MatMul(self, e):
         coeff, mats = e.as_coeff_mmul()
-        parts = [f"({self._print(a)})" if isinstance(a, sp.MatAdd) else self._print(a)
-                 for a in mats.args]
+        # (C ⊙ C) 𝟙, not C ⊙ C 𝟙; but −N ⊙ M needs no parentheses.
+        alone = len(mats.args) == 1 and coeff in (1, -1)
+        parts = [f"({self._print(a)})" if isinstance(a, sp.MatAdd) or (
+                 not alone and (isinstance(a, sp.HadamardProduct) or _is_infix(a)))
+                 else self._print(a) for a in mats.args]
         body = " ".join(parts)
         if coeff == 1:
             return body
         if coeff == -1:
             return "−" + body
         c = self._print(coeff)
-        return f"({c})·{body}" if not coeff.is_Integer else f"{c}·{body}"
+        return f"{c}·{body}" if coeff.is_Integer or coeff.is_Symbol else f"({c})·{body}"
 
     def _print_MatAdd(self, e):
         out = ""
@@ -72,13 +112,20 @@ class UnicodePrinter(StrPrinter):
 
     def _print_Transpose(self, e):
         inner = self._print(e.arg)
-        return (f"({inner})" if not isinstance(e.arg, sp.MatrixSymbol) else inner) + "ᵀ"
+        bare = isinstance(e.arg, sp.MatrixSymbol) and not inner.startswith("∂")  # (∂L/∂H)ᵀ
+        return (inner if bare else f"({inner})") + "ᵀ"
 
     def _print_OneMatrix(self, e):
-        return "𝟙"
+        return _ONES[_ones_kind(e)][0]
 
     def _print_Elementwise(self, e):
-        shown = ", ".join(self._print(op) for op in e.operands[: e.fn.shown])
+        if e.fn.name in INFIX:
+            return f" {INFIX[e.fn.name][0]} ".join(
+                f"({self._print(a)})" if self._needs_parens(a, True) else self._print(a)
+                for a in e.operands
+            )
+        shown = ", ".join(self._print(broadcast_scalar(op) or op)
+                          for op in e.operands[: e.fn.shown])
         return f"{e.fn.label}({shown})"
 
     def _print_SumEntries(self, e):
@@ -88,7 +135,7 @@ class UnicodePrinter(StrPrinter):
 
     def _print_Piecewise(self, e):
         cases = [f"{self._print(v)} if {self._print(c)}" for v, c in e.args[:-1]]
-        return ", ".join(cases + [f"{self._print(e.args[-1][0])} otherwise"])
+        return "{" + "; ".join(cases + [f"{self._print(e.args[-1][0])} otherwise"]) + "}"
 
     def _print_Softmax(self, e):
         return f"softmax({self._print(e.arg)})"
@@ -108,20 +155,23 @@ class UnicodePrinter(StrPrinter):
         return super()._print_Pow(e, rational).replace("**", "^")
 
 
-_LATEX_LABEL = {"σ": r"\sigma", "ℓ": r"\ell", "∂": r"\partial ", "′": "'", "Σ": r"\Sigma"}
+_LATEX_LABEL = {"σ": r"\sigma", "ℓ": r"\ell", "∂": r"\partial ", "′": "'", "Σ": r"\Sigma",
+                "√": r"\surd ", **{v: "\\" + k + " " for k, v in GREEK.items() if k != "sigma"}}
 
 
 def latex_label(label: str) -> str:
-    """σ′ → \\sigma', relu′ → \\operatorname{relu}', ℓ_mse → \\ell_{\\text{mse}}."""
+    """σ′ → \\sigma', relu′ → \\operatorname{relu}', ℓ_mse → \\ell_{\\text{mse}},
+    ∂swish/∂β → \\partial \\operatorname{swish}/\\partial \\beta."""
     out = "".join(_LATEX_LABEL.get(ch, ch) for ch in label)
     out = re.sub(r"_(\w+)", r"_{\\text{\1}}", out)
-    return re.sub(r"^([a-z]{2,})", r"\\operatorname{\1}", out)
+    # Words (not commands such as \partial, nor \text{…} contents) are operator names.
+    return re.sub(r"(?<![\\{A-Za-z])([a-z]{2,})", r"\\operatorname{\1}", out).rstrip()
 
 
 def _latex_name(name: str) -> str:
     m = re.fullmatch(r"([A-Za-z]+?)(\d+)", name)
     base, sub = (m.group(1), m.group(2)) if m else (name, "")
-    base = {"gamma": r"\gamma", "beta": r"\beta"}.get(base, base)
+    base = "\\" + base if base in GREEK else base
     return f"{base}_{{{sub}}}" if sub else base
 
 
@@ -135,7 +185,33 @@ class SymnetLatexPrinter(LatexPrinter):
         return _latex_name(name)
 
     def _print_OneMatrix(self, e):
-        return r"\mathbb{1}"
+        return _ONES[_ones_kind(e)][1]
+
+    def _print_MatMul(self, e):
+        coeff, mats = e.as_coeff_mmul()
+        alone = len(mats.args) == 1 and coeff in (1, -1)
+        parts = [rf"\left({self._print(a)}\right)" if isinstance(a, sp.MatAdd) or (
+                 not alone and (isinstance(a, sp.HadamardProduct) or _is_infix(a)))
+                 else self._print(a) for a in mats.args]
+        body = " ".join(parts)
+        if coeff == 1:
+            return body
+        if coeff == -1:
+            return "- " + body
+        c = self._print(coeff) if coeff.is_Rational else self.parenthesize(coeff, PRECEDENCE["Mul"])
+        return f"{c} {body}"
+
+    def _print_MatAdd(self, e):
+        # In the order written (Z − 𝟙μᵀ), and without negating terms: SymPy's printer negates
+        # a term by rebuilding it, which merges 𝟙 𝟙ᵀ and reorders.
+        out = ""
+        for i, term in enumerate(e.args):
+            text = self._print(term)
+            if text.startswith("- "):
+                out += (" - " if i else "- ") + text[2:]
+            else:
+                out += (" + " if i else "") + text
+        return out
 
     def _print_HadamardProduct(self, e):
         return r" \odot ".join(
@@ -145,10 +221,19 @@ class SymnetLatexPrinter(LatexPrinter):
         )
 
     def _print_Transpose(self, e):
+        if isinstance(e.arg, sp.MatrixSymbol) and display_name(e.arg.name).startswith("∂"):
+            return rf"\left({self._print(e.arg)}\right)^{{\top}}"  # (∂L/∂H)ᵀ, not ∂L/∂Hᵀ
         return self.parenthesize(e.arg, PRECEDENCE["Pow"], strict=True) + r"^{\top}"
 
     def _print_Elementwise(self, e):
-        shown = ", ".join(self._print(op) for op in e.operands[: e.fn.shown])
+        if e.fn.name in INFIX:
+            return f" {INFIX[e.fn.name][1]} ".join(
+                rf"\left({self._print(a)}\right)" if isinstance(a, sp.MatMul | sp.MatAdd)
+                else self._print(a)
+                for a in e.operands
+            )
+        shown = ", ".join(self._print(broadcast_scalar(op) or op)
+                          for op in e.operands[: e.fn.shown])
         return rf"{latex_label(e.fn.label)}\left({shown}\right)"
 
     def _print_SumEntries(self, e):
@@ -179,15 +264,18 @@ def legend(derivation) -> list[tuple[str, str]]:
     """(label, definition) for each scalar function the equations use, in Unicode."""
     rows = []
     for fn in derivation.functions():
+        if fn.name in INFIX:
+            continue  # an operator, explained in the closing line
         body = fn.body
         for named in NAMED:  # σ(x) is defined by its formula, not by itself
             if body == named(x):
                 body = named.definition(x)
-        args = ", ".join(str(v) for v in fn.variables)
+        args = ", ".join(unicode_expr(v) for v in fn.variables)
         text = unicode_expr(body)
-        if len(fn.variables) == 2 and fn.shown == 1:
-            args = "x"
-            text += f", with y = {fn.label.rstrip('′')}(x) the layer's output"
+        if fn.shown < len(fn.variables):  # the last variable, y, is the layer's output
+            args = ", ".join(unicode_expr(v) for v in fn.variables[: fn.shown])
+            own = fn.label.rstrip("′").split("/∂")[0].lstrip("∂")
+            text += f", with y = {own}({args}) the layer's output"
         rows.append((f"{fn.label}({args})", text))
     return rows
 
@@ -201,6 +289,8 @@ def unicode(derivation) -> str:
     lines.append("where")
     lines += [f"  {label} = {text}" for label, text in legend(derivation)]
     lines.append("  𝟙 is a column of ones, ⊙ the entry-by-entry product, B the batch size")
+    if any(fn.name in INFIX for fn in derivation.functions()):
+        lines.append("  ⊘ divides entry by entry")
     return "\n".join(lines)
 
 
@@ -227,10 +317,14 @@ def markdown(derivation) -> str:
         out += ["", f"$$ {latex_expr(eq.lhs)} = {latex_expr(eq.rhs)} $$", ""]
     out += ["## Functions", ""]
     for fn in derivation.functions():
+        if fn.name in INFIX:
+            continue
         body = next((n.definition(x) for n in NAMED if fn.body == n(x)), fn.body)
-        variables = fn.variables if not (len(fn.variables) == 2 and fn.shown == 1) else (x,)
+        variables = fn.variables[: fn.shown]
+        shown_args = ", ".join(latex_expr(v) for v in variables)
+        own = fn.label.rstrip("′").split("/∂")[0].lstrip("∂")
         note = "" if variables == fn.variables else (
-            rf", \quad y = {latex_label(fn.label.rstrip('′'))}(x)")
+            rf", \quad y = {latex_label(own)}({shown_args})")
         args = ", ".join(latex_expr(v) for v in variables)
         out += [f"$$ {latex_label(fn.label)}({args}) = {latex_expr(body)}{note} $$", ""]
     out.append(r"$\mathbb{1}$ is a column of ones, $\odot$ the entry-by-entry product, "

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import sympy as sp
 
+from .errors import SpecError
 from .matexpr import B
 
 
@@ -37,6 +38,7 @@ class Tape:
     params: dict[str, sp.MatrixSymbol] = field(default_factory=dict)
     weights: list[str] = field(default_factory=list)  # the params that L2 weight decay applies to
     shapes: dict[str, tuple] = field(default_factory=dict)  # each param's NumPy shape
+    names: set[str] = field(default_factory=set)  # every name defined so far
 
     @classmethod
     def start(cls, n_in: int, n_out: int) -> Tape:
@@ -45,8 +47,7 @@ class Tape:
     def param(self, name: str, rows: int, cols: int | None = None, *, decays: bool = False):
         """A weight matrix (rows, cols), or a vector (rows,) when cols is None. Vectors are
         columns symbolically, so that 𝟙bᵀ is a matrix product, and 1-D arrays in NumPy."""
-        if name in self.params:
-            raise ValueError(f"parameter {name} recorded twice")
+        self._claim(name)
         self.params[name] = sp.MatrixSymbol(name, rows, 1 if cols is None else cols)
         self.shapes[name] = (rows,) if cols is None else (rows, cols)
         if decays:
@@ -55,9 +56,22 @@ class Tape:
 
     def record(self, name, value, inputs, vjp, *, why, layer, inline=False):
         """Append `name = value` and return the new symbol."""
+        self._claim(name)
         out = sp.Symbol(name) if name == "L" else sp.MatrixSymbol(name, *value.shape)
         self.steps.append(Step(out, value, tuple(inputs), vjp, why, layer, inline))
         return out
+
+    def _claim(self, name: str):
+        # One name, one quantity: a second A1 (two activations after one dense layer) or a
+        # second beta1 (LayerNorm and a learned β after the same layer) would alias the first.
+        if name in self.names:
+            raise SpecError(
+                f"{name} is defined twice: two layers after one dense layer give it the same "
+                "name. Use at most one activation per dense layer, and name a custom "
+                "activation's learned scalars apart from W, b and a normalization's gamma and "
+                "beta (e.g. params={'theta': 1.0} rather than beta after a BatchNorm)"
+            )
+        self.names.add(name)
 
     @property
     def loss(self) -> Step:
