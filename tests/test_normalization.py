@@ -60,7 +60,8 @@ def test_compact_rule_equals_composed_chain_rule(norm, batch, n):
 
 # Exact closed forms grow fast through a normalization (radicals inside tanh inside sums), and
 # SymPy multiplies them without simplifying: a second normalized block costs minutes. So the
-# first block draws any chain, later ones only element-wise activations.
+# first block draws any chain, later ones only element-wise activations; widths and batch stay
+# ≤ 2 (at 3 × 3 one BatchNorm example ran for over five minutes on the CI machine).
 CHAINS = [[], ["layernorm"], ["batchnorm"], ["layernorm", "tanh"], ["batchnorm", "relu"],
           ["sigmoid", "batchnorm"], ["swish"]]
 LATER = [[], ["tanh"], ["relu"], ["swish"]]
@@ -79,7 +80,7 @@ def _layer(word, width):
 @st.composite
 def mixed_networks(draw):
     depth = draw(st.integers(1, 2))
-    widths = draw(st.lists(st.integers(1, 3), min_size=depth + 1, max_size=depth + 1))
+    widths = draw(st.lists(st.integers(1, 2), min_size=depth + 1, max_size=depth + 1))
     loss = draw(st.sampled_from(["mse", "ce", "softmax_ce"]))
     layers = []
     for k, (n_in, n_out) in enumerate(zip(widths, widths[1:])):
@@ -95,7 +96,7 @@ def mixed_networks(draw):
 
 @settings(max_examples=6, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
-@given(mixed_networks(), st.integers(1, 3), st.integers(0, 2**32 - 1))
+@given(mixed_networks(), st.integers(1, 2), st.integers(0, 2**32 - 1))
 def test_derivation_equals_sympy_diff_of_the_scalar_loss(net, batch, seed):
     rng = np.random.default_rng(seed)
     params = {k: rationals(rng, s) for k, s in net.parameters.items()}
