@@ -306,7 +306,7 @@ def _apply(d, key, title, edits) -> Mutant | None:
 class Suspects:
     """The mutants of one derivation, compiled (float64) once and evaluated on demand."""
 
-    _cache: dict = {}  # repr(network) → Suspects; networks with one repr derive alike
+    _cache: dict = {}  # (repr(network), backward equations) → Suspects
 
     def __init__(self, derivation):
         from .model import compile
@@ -316,17 +316,19 @@ class Suspects:
 
     @classmethod
     def of(cls, derivation) -> Suspects:
-        key = repr(derivation.network)
+        key = (repr(derivation.network), tuple(eq.rhs for eq in derivation.backward))
         if key not in cls._cache:
             if len(cls._cache) >= 16:
                 cls._cache.pop(next(iter(cls._cache)))
             cls._cache[key] = cls(derivation)
         return cls._cache[key]
 
-    def match(self, g: dict, t: dict, params, X, Y, names, rounding_ulps: float):
+    def match(self, g: dict, t: dict, params, X, Y, names, rounding_ulps: float, slack=None):
         """{name: Mutant} for the `names` whose gradient in `g` equals a mutant's gradient
         (and not the truth `t`). A mutant that also explains every other parameter of `g` is
-        preferred; otherwise the first in table order."""
+        preferred; otherwise the first in table order. `slack`: {name: extra tolerance} (the
+        measured rounding of ∂L/∂name, where cancellation makes it large)."""
+        slack = slack or {}
         grads = []
         for model in self.models:
             try:  # a mutant may divide by B − 1 = 0 (B = 1): it matches nothing then
@@ -337,7 +339,7 @@ class Suspects:
         found = {}
         for name in names:
             cands = [i for i, m in enumerate(grads)
-                     if _agrees(g.get(name), m.get(name), rounding_ulps)
+                     if _agrees(g.get(name), m.get(name), rounding_ulps, slack=slack.get(name))
                      and not _agrees(m.get(name), t[name], rounding_ulps, np.float64)]
             full = [i for i in cands
                     if all(_agrees(g.get(k), grads[i].get(k), rounding_ulps) for k in t)]
@@ -346,8 +348,9 @@ class Suspects:
         return found
 
 
-def _agrees(g, t, ulps, dtype=None) -> bool:
-    """g equals t within the reference-mode tolerance of verify (rounding of g's dtype)."""
+def _agrees(g, t, ulps, dtype=None, slack=None) -> bool:
+    """g equals t within the reference-mode tolerance of verify (rounding of g's dtype), plus
+    `slack` where it has t's shape."""
     if g is None or t is None:
         return False
     g = np.asarray(g)
@@ -356,6 +359,8 @@ def _agrees(g, t, ulps, dtype=None) -> bool:
         return False
     eps = float(np.finfo(dtype or g.dtype).eps)
     tol = ulps * eps * (np.abs(t) + np.mean(np.abs(t)))
+    if slack is not None and np.shape(slack) == t.shape:
+        tol = tol + slack
     return bool(np.all(np.abs(g.astype(np.float64) - t) <= tol))
 
 
