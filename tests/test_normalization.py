@@ -121,7 +121,9 @@ def test_normalized_softmax_classifier_against_sympy_diff(norm):
     rng = np.random.default_rng(7)
     params = {k: rationals(rng, s) for k, s in net.parameters.items()}
     X, Y = rationals(rng, (3, 2)), np.array([[1, 0], [0, 1], [0, 1]], dtype=object)
-    assert check_against_sympy_diff(net, sn.derive(net), params, X, Y)
+    # Eight of the 26 entries, drawn at random: each costs seconds, mostly in N() of the exact
+    # closed form d.evaluate returns (thousands of operations: nothing simplifies it).
+    assert check_against_sympy_diff(net, sn.derive(net), params, X, Y, max_entries=8, rng=rng)
 
 
 # ── floating point: NumPy as PyTorch defines the layers, and finite differences ───────────────
