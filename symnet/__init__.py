@@ -6,6 +6,7 @@ checks gradients against it.
 """
 
 from . import testing  # symnet.testing.assert_gradients_match, for users' own test suites
+from .check import CheckReport, check
 from .codegen import codegen
 from .derivation import Derivation, Equation, derive
 from .errors import DataError, ShapeError, SpecError, SymnetError
@@ -46,6 +47,7 @@ __all__ = [
     "Activation",
     "BCEWithLogits",
     "BatchNorm",
+    "CheckReport",
     "BinaryCrossEntropy",
     "DataError",
     "Dense",
@@ -72,6 +74,7 @@ __all__ = [
     "SpecError",
     "SymnetError",
     "Tanh",
+    "check",
     "codegen",
     "compile",
     "derive",
