@@ -21,14 +21,14 @@ from .derivation import derive
 from .errors import SpecError
 from .evaluate import interpret
 from .matexpr import B
-from .printing import SymnetLatexPrinter, UnicodePrinter
+from .printing import GREEK, SymnetLatexPrinter, UnicodePrinter
 
 MAX_SCALARS = 20_000  # beyond this the printout is unreadable and SymPy slow: use derive()
 
 _SUB = str.maketrans("0123456789(),", "₀₁₂₃₄₅₆₇₈₉₍₎,")
 _SUP = str.maketrans("0123456789()", "⁰¹²³⁴⁵⁶⁷⁸⁹⁽⁾")
 _UNSUB = str.maketrans("₀₁₂₃₄₅₆₇₈₉", "0123456789")
-_GREEK = {"gamma": ("γ", r"\gamma"), "beta": ("β", r"\beta")}
+_GREEK = {name: (letter, "\\" + name) for name, letter in GREEK.items()}  # γ, β, μ, σ, θ, …
 
 
 @dataclass(frozen=True)
@@ -126,6 +126,11 @@ def explicit(network, batch: int = 1) -> Explicit:
         )
     latex_names: dict[sp.Symbol, str] = {}
 
+    def vector_or_matrix(M, rows, cols):
+        # Per-feature statistics (BatchNorm's μ, σ: one per column, shape (n, 1)) are vectors
+        # indexed by feature; everything else with B rows has one row per sample.
+        return (rows,) if cols == 1 and M.shape[0] != B else (rows, cols)
+
     def symbols(name, rows, cols, numpy_shape):
         entries = []
         for i in range(rows):
@@ -147,7 +152,7 @@ def explicit(network, batch: int = 1) -> Explicit:
     for eq in d.forward:
         rows, cols = shape_of(eq.lhs)
         value = interpret(eq.rhs, env, batch)
-        env[eq.lhs] = symbols(eq.name, rows, cols, (rows, cols))
+        env[eq.lhs] = symbols(eq.name, rows, cols, vector_or_matrix(eq.lhs, rows, cols))
         equations += [ScalarEquation(s, v, "forward") for s, v in zip(env[eq.lhs], value)]
     L = sp.Symbol("L")
     equations.append(ScalarEquation(L, interpret(d.loss.rhs, env, batch), "loss"))
@@ -157,7 +162,7 @@ def explicit(network, batch: int = 1) -> Explicit:
         rows, cols = shape_of(eq.lhs)
         value = interpret(eq.rhs, env, batch).applyfunc(sp.piecewise_fold)
         param = eq.name[1:] if eq.kind == "gradient" else None
-        numpy_shape = network.parameters[param] if param else (rows, cols)
+        numpy_shape = network.parameters[param] if param else vector_or_matrix(eq.lhs, rows, cols)
         env[eq.lhs] = symbols(eq.name, rows, cols, numpy_shape)
         shared, value = _share(list(value), counter, latex_names)
         equations += shared
