@@ -250,3 +250,15 @@ def test_initial_values_and_spec_words():
 def test_bad_normalization_layers(build, error, words):
     with pytest.raises(error, match=words):
         build()
+
+
+def test_explicit_mode_indexes_batch_statistics_by_feature():
+    text = sn.explicit(sn.parse("2-2-1 batchnorm,tanh mse"), batch=2).unicode()
+    assert "  μ¹₁ = z¹⁽²⁾₁/2 + z¹⁽¹⁾₁/2\n" in text and "  n¹⁽¹⁾₁ = c¹⁽¹⁾₁/σ¹₁\n" in text
+    assert "μ¹⁽¹⁾" not in text  # LayerNorm's statistics, one per sample, would carry ⁽ˢ⁾
+
+
+def test_three_way_check_of_generated_code():
+    report = sn.check("3-4-3 batchnorm,act(x*sigmoid(theta*x), theta=1) softmax ce", batch=3)
+    assert report.ok, str(report)
+    assert {"gamma1", "beta1", "theta1"} <= {r.name for r in report.results}
