@@ -2,11 +2,11 @@
 (one line on stderr, no traceback)."""
 
 import json
+import sys
 import textwrap
 
 import pytest
 
-import symnet.check
 from symnet.cli import main
 from symnet.model import compile as real_compile
 from symnet.mutants import mutants
@@ -73,7 +73,8 @@ def test_check_wrong(capsys, monkeypatch):
         wrong = next(m for m in mutants(d) if m.key == "activation_derivative_missing")
         return real_compile(wrong.derivation, dtype)
 
-    monkeypatch.setattr(symnet.check, "compile", broken)
+    # The module, not sn.check (the function of the same name that symnet re-exports).
+    monkeypatch.setattr(sys.modules["symnet.check"], "compile", broken)
     code, out, _ = run(capsys, "check", "3-4-2 tanh mse")
     assert code == 1
     assert "disagree" in out and "wrong" in out
