@@ -14,10 +14,15 @@ symnet* (never restated), and checks them:
 - `softmax`: the softmax layer's matrix rule A ⊙ (G − (G ⊙ A)𝟙𝟙ᵀ).
 - `losses`: each loss's gradient for both reductions, softmax cross-entropy, L2 decay.
 - `backprop`: the four backpropagation equations, as `derive` produces them for whole networks.
+- `parametric`: activations with learned scalars (swish's β): the rule ∂L/∂θ = 𝟙ᵀ(G ⊙ ∂f/∂θ)𝟙
+  for a generic f, and the partial derivatives of the example activations in symnet's form.
+- `normalization`: LayerNorm and BatchNorm: each step's rule (general), the compact backward
+  formula against `sympy.diff` (bounded), and whole networks through `derive` in both forms.
 
 To add a proof, add a module defining `theorems()`, which yields `symnet.prove.Theorem`s; the
 runner finds it without further registration (modules not in ORDER run after those that are).
 Helpers shared by several modules start with `_` and are not run.
 """
 
-ORDER = ("named_functions", "activations", "elementwise", "dense", "softmax", "losses", "backprop")
+ORDER = ("named_functions", "activations", "elementwise", "dense", "softmax", "losses", "backprop",
+         "parametric", "normalization")

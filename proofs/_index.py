@@ -16,6 +16,8 @@ speak about it; until then `entry` refuses it by name.
 
 from __future__ import annotations
 
+import itertools
+
 import sympy as sp
 from sympy import HadamardProduct, MatAdd, MatMul, MatrixSymbol, OneMatrix, Transpose, ZeroMatrix
 
@@ -28,8 +30,13 @@ i, j, k, l = sp.symbols("i j k l", integer=True, nonnegative=True)
 __all__ = ["B", "n", "m", "i", "j", "k", "l", "entry", "scalar", "pullback", "gradient"]
 
 
-def _index(name="t"):
-    return sp.Dummy(name, integer=True, nonnegative=True)
+# Summation indices are Dummies (each Sum its own); their names only matter to the reader, who
+# would take two nested sums over the same printed name for a diagonal, so names rotate.
+_NAMES = itertools.cycle("tuvws")
+
+
+def _index(name=None):
+    return sp.Dummy(name or next(_NAMES), integer=True, nonnegative=True)
 
 
 def entry(M, r, c) -> sp.Expr:

@@ -20,7 +20,9 @@ Backward, two forms of one chain rule:
 - `compact=False`: each step applies its own rule, and the derivation shows the chain rule
   through σ, the variance, the centring and the mean, one equation each.
 
-tests/test_normalization.py proves the two equal exactly, with σ left as a free symbol.
+proofs/normalization.py proves each step's rule for symbolic B and n, and the compact formula
+exactly against `sympy.diff` for every shape up to 4 × 4; tests/test_normalization.py checks
+the two forms equal exactly, with σ left as a free symbol.
 """
 
 from __future__ import annotations

@@ -46,6 +46,10 @@ def test_every_activation_and_loss_has_its_theorem(results):
         by_title(results, text)
     if hasattr(rules, "softmax_vjp"):
         by_title(results, "softmax layer")
+    for text in ("learned scalars", "custom activation swish", "√′", "LayerNorm steps",
+                 "BatchNorm steps", "LayerNorm compact backward", "BatchNorm compact backward",
+                 "through LayerNorm and BatchNorm"):
+        by_title(results, text)
 
 
 def test_methods_are_stated(results):
@@ -53,7 +57,12 @@ def test_methods_are_stated(results):
     assert {r.title for r in bounded} == {
         "backpropagation: the four equations of derive()",
         "backpropagation into softmax cross-entropy on logits",
+        "BatchNorm compact backward: (1/m)(m G − Σ G − N ⊙ Σ(G ⊙ N)) ⊘ σ",
+        "LayerNorm compact backward: (1/m)(m G − Σ G − N ⊙ Σ(G ⊙ N)) ⊘ σ",
+        "backpropagation through LayerNorm and BatchNorm, both forms",
     }
+    compact = by_title(results, "LayerNorm compact backward")[0]
+    assert compact.method == "bounded: B ≤ 4, n ≤ 4, all shapes" and compact.checks == 100
     four = by_title(results, "the four equations")[0]
     assert four.method == "bounded: depth ≤ 3, widths ≤ 2, B ≤ 2, generic f and ℓ"
     assert four.checks > 500  # every entry of every δ and gradient, over 56 cases
@@ -140,6 +149,58 @@ def test_wrong_l2_rule_fails(monkeypatch):
     monkeypatch.setattr(rules, "l2_penalty_vjp", lambda W, lam: sp.MatMul(lam / 2, W))
     assert prove(only="L2")[0].status == "failed"
     assert prove(only="the four equations")[0].status == "failed"
+
+
+def test_wrong_normalization_rules_fail(monkeypatch):
+    right = rules.variance_vjp
+    monkeypatch.setattr(rules, "variance_vjp", lambda G, C, over: sp.MatMul(
+        sp.Rational(1, 2), right(G, C, over)))  # forgetting the 2 of d(c²)/dc
+    steps = prove(only="Norm steps")
+    assert [r.status for r in steps] == ["failed", "failed"]
+    assert all("variance V" in r.detail and "≠" in r.detail for r in steps)
+    # derive()'s step-by-step form uses it; the compact form does not
+    through = prove(only="through LayerNorm")[0]
+    assert through.status == "failed" and "compact=False" in through.detail
+    assert all(r.status == "proved" for r in prove(only="compact backward"))
+
+
+def test_wrong_compact_normalization_rule_fails(monkeypatch):
+    def without_projection(G, N, sigma, over):  # drops − N ⊙ Σ(G ⊙ N): the path through σ
+        m = rules.count(over, N.shape[1])
+        inner = sp.MatAdd(sp.MatMul(m, G), sp.MatMul(-1, rules.sum_spread(G, over)))
+        return rules.Elementwise(rules.DIVIDE, sp.MatMul(1 / m, inner),
+                                 rules.spread(sigma, over, N.shape[1]))
+
+    monkeypatch.setattr(rules, "normalize_compact_vjp", without_projection)
+    compact = prove(only="compact backward")
+    assert [r.status for r in compact] == ["failed", "failed"]
+    assert all("reduced modulo" in r.detail and "≠" in r.detail for r in compact)
+    assert main(["prove", "-k", "LayerNorm compact"]) == 1
+
+
+def test_wrong_learned_scalar_rule_fails(monkeypatch):
+    right = rules.parametric_vjp
+
+    def output_as_input(G, dfdx, dfdthetas, Z, A, thetas, symbols):
+        return right(G, dfdx, dfdthetas, Z, Z, thetas, symbols)  # hands h Z, not f(Z)
+
+    monkeypatch.setattr(rules, "parametric_vjp", output_as_input)
+    result = prove(only="learned scalars")[0]
+    assert result.status == "failed" and "(x, α, β, y)" in result.detail
+
+
+def test_wrong_custom_partial_fails(monkeypatch):
+    from symnet.custom import CustomActivation
+
+    right = CustomActivation.dfdthetas.func
+
+    def halved(self):
+        return tuple(ScalarFn(d.name, d.label, sp.Lambda(d.variables, d.lam.expr / 2), d.shown)
+                     for d in right(self))
+
+    monkeypatch.setattr(CustomActivation, "dfdthetas", property(halved))
+    swish = prove(only="custom activation swish")[0]
+    assert swish.status == "failed" and "∂swish/∂β" in swish.detail
 
 
 # ── honesty: nothing is proved that SymPy did not prove ─────────────────────────────────────
