@@ -183,7 +183,7 @@ class CheckReport(Report):
             cells = []
             for lab in labels:
                 c = next((c for c in self.comparisons[lab].results if c.name == r.name), None)
-                cells.append("-" if c is None else f"{c.verdict} ({_num(c.max_rel_err)})")
+                cells.append("-" if c is None else f"{c.verdict} ({_relative(c)})")
             rows.append((r.name, "×".join(map(str, r.shape)) or "()", *cells))
         widths = [max(len(row[i]) for row in [head, *rows]) for i in range(len(head))]
         fmt = "  ".join(f"{{:<{w}}}" for w in widths)
@@ -195,8 +195,8 @@ class CheckReport(Report):
                                  f"{len(self.failures)} disagree"),
             fmt.format(*head), fmt.format(*("-" * w for w in widths)),
             *(fmt.format(*row) for row in rows),
-            "(max relative error in parentheses; FD: finite differences of the generated loss, "
-            "in float64)",
+            "(max relative error in parentheses; ≈0: zero to within rounding, where a relative "
+            "error means nothing;\n FD: finite differences of the generated loss, in float64)",
             f"{self.n_loss_evals} loss evaluations for {self.n_params} parameters (entry-by-entry "
             f"central differences: {2 * self.n_params} per comparison)",
         ]
@@ -211,6 +211,14 @@ class CheckReport(Report):
         d = super().to_dict()
         d["comparisons"] = {k: v.to_dict() for k, v in self.comparisons.items()}
         return d
+
+
+def _relative(r) -> str:
+    """The relative error, or "≈0" for a passing gradient that is zero to within rounding: an
+    error within tolerance and at least half the values' size means both are below 2 × tol."""
+    if r.ok and r.max_rel_err >= 0.5:
+        return "≈0"
+    return _num(r.max_rel_err)
 
 
 def check(net, *, seed: int = 0, batch: int = 4, dtype=np.float64, exact: bool | None = None,
@@ -245,8 +253,15 @@ def check(net, *, seed: int = 0, batch: int = 4, dtype=np.float64, exact: bool |
     else:
         notes.append(f"exact evaluation skipped: {n} parameters × batch {batch} > {EXACT_LIMIT} "
                      "(SymPy arithmetic on every entry); pass exact=True to force it")
+    measured = [None, {}]  # the generated code's rounding at the last point asked about
+
+    def rounding(p, name, dtype):
+        if measured[0] is not p:
+            measured[:] = [p, _rounding(model, p, X, Y, dtype)]
+        return measured[1][name]
+
     parts[COMPARISONS[2]] = verify(generated, loss=model.loss, params=params, X=X, Y=Y,
-                                   seed=seed, n_directions=n_directions)
+                                   seed=seed, n_directions=n_directions, rounding=rounding)
     for label, part in parts.items():
         notes += [f"{label}: {note}" for note in part.notes]
     from .spec import describe

@@ -136,7 +136,8 @@ def _where(g, truth, rows, cols) -> str:
     if rows is not None and 0 < len(rows) <= n_rows // 2 and (cols is None or len(cols) > 1):
         return (f"wrong only in row(s) {_list(sorted(rows))} (input unit(s) of this layer); "
                 "the other rows are right.")
-    if rows is not None and cols is not None and 0 < len(rows) * len(cols) <= 8:
+    few = rows is not None and cols is not None and 0 < len(rows) * len(cols) <= 8
+    if few and len(rows) * len(cols) < n_rows * n_cols:  # not "a few" if that is all of them
         return (f"wrong only in a few entries (rows {_list(sorted(rows))}, columns "
                 f"{_list(sorted(cols))}); everything else is right.")
     return ""

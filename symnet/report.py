@@ -6,7 +6,9 @@ error, see the note); "wrong" (the values disagree with the truth beyond the err
 
 Errors are measured along the directions that were checked: for a single entry that is the
 entry's error itself; for a random ±1 direction v it is |⟨g − t, v⟩| / ‖v‖₂ (a root-mean-square
-sized error), which is how one check covers a whole tensor for four loss evaluations.
+sized error), which is how one check covers a whole tensor for four loss evaluations. Relative
+errors are normwise: the error over the larger of |g| and |t| along the same direction (entry
+by entry: over the tensor's largest entry).
 """
 
 from __future__ import annotations

@@ -32,7 +32,7 @@ MAX_BAD_GROUPS = 8  # bisection gives up ("many rows") beyond this many bad rows
 
 
 def verify(grads, *, loss=None, params, X, Y, reference=None, net=None, weight_decay=None,
-           rtol=None, seed=0, n_directions=3) -> Report:
+           rtol=None, seed=0, n_directions=3, rounding=None) -> Report:
     """Check `grads(params, X, Y) -> {name: array}` against the truth; see the module docstring.
 
     net: the network (Network, spec or Derivation) whose loss `grads` differentiates. The truth
@@ -40,7 +40,12 @@ def verify(grads, *, loss=None, params, X, Y, reference=None, net=None, weight_d
     found exactly, and each wrong gradient is matched against mutants of the derivation
     (`symnet.mutants`) to name the mistake and print the formula your code implements.
     weight_decay: λ when the loss includes (λ/2)·‖W‖² (lets the diagnosis name a missing or
-    doubled L2 term). rtol: extra relative tolerance on top of the computed bounds."""
+    doubled L2 term). rtol: extra relative tolerance on top of the computed bounds.
+    rounding: `rounding(params, name, dtype) -> array`, a measured bound on the rounding error
+    of each entry of `grads`' ∂L/∂name, added to the tolerance. A gradient that is 0 by
+    cancellation (a bias right before BatchNorm) comes out as rounding noise of the terms that
+    cancel, far above a few ulps of its own size; `check` measures this for its generated code
+    by running it in higher precision."""
     _check_data(params, X, Y)
     if net is not None:
         if reference is not None:
@@ -60,6 +65,7 @@ def verify(grads, *, loss=None, params, X, Y, reference=None, net=None, weight_d
                       n_params=n_params)
     lossf = Loss(loss, params, X, Y) if loss is not None else None
     ctx = _Context(lossf, rng, rtol, weight_decay, X, Y, n_directions)
+    ctx.rounding = rounding
     results, checkable = _structure(g, params)
     if mode == "reference":
         _, t = reference(params, X, Y)
@@ -153,6 +159,7 @@ class _Context:
         self.n_out = int(np.shape(Y)[1]) if np.ndim(Y) == 2 else None
         self.notes: list[str] = []
         self.reference = None
+        self.rounding = None  # measured rounding of the gradients, where the caller knows it
 
     # one directional comparison: (v, d, tol, ⟨g, v⟩, estimate)
     def probe(self, params, name, g, v):
@@ -164,6 +171,8 @@ class _Context:
         gv = float(np.vdot(g.astype(np.float64), v))
         tol_g = GRAD_ROUNDING_ULPS * eps_of(g.dtype) * float(np.vdot(np.abs(g), np.abs(v)))
         tol_g += self.rtol * abs(gv)
+        if self.rounding is not None:
+            tol_g += float(np.vdot(self.rounding(params, name, g.dtype), np.abs(v)))
         if not lossf.upcast:  # θ + h·v rounds in θ's dtype: the step actually taken differs
             tol_g += 2 * eps_of(theta.dtype) * float(np.vdot(np.abs(g), np.abs(theta))) / h
         est = None
@@ -342,13 +351,16 @@ def _summary(name, shape, probes) -> ParamResult:
 
 
 def _entry_summary(name, g, t, tol) -> ParamResult:
+    """Entry-by-entry errors; the relative error is normwise (the largest error over the
+    tensor's largest entry), as an entry that is 0 up to rounding has no relative error of its
+    own."""
     err = np.abs(g - t)
-    scale = np.maximum(np.abs(g), np.abs(t))
-    rel = np.divide(err, scale, out=np.zeros_like(err), where=scale > 0)
+    scale = max(float(np.abs(g).max(initial=0.0)), float(np.abs(t).max(initial=0.0)))
+    rel = float(err.max(initial=0.0)) / scale if scale else 0.0
     tol = np.broadcast_to(tol, err.shape)
     worst = np.unravel_index(int(np.argmax(err / np.where(tol > 0, tol, np.inf))), err.shape)
-    return ParamResult(name, "ok", g.shape, float(err.max()), float(rel.max()),
-                       float(tol[worst]), n_checks=int(g.size))
+    return ParamResult(name, "ok", g.shape, float(err.max()), rel, float(tol[worst]),
+                       n_checks=int(g.size))
 
 
 def _sample(rng, n, k):

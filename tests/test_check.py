@@ -59,6 +59,18 @@ def test_report_text_and_json():
     assert isinstance(report, CheckReport) and bool(report)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_a_gradient_that_is_zero_by_cancellation_passes(dtype):
+    # A bias right before BatchNorm has gradient exactly 0 (the mean removes it); the code
+    # computes it as rounding noise of the terms that cancel, which the check must accept
+    # (in float32 that noise is ~1e-8 while finite differences in float64 give ~1e-12) and
+    # show as zero, not as a relative error of 1.
+    report = check("3-4-2 batchnorm,relu mse", dtype=dtype)
+    assert report.ok, str(report)
+    row = next(line for line in str(report).splitlines() if line.startswith("b1 "))
+    assert row.split()[2:] == ["ok", "(≈0)"] * 3
+
+
 def test_a_wrong_derivation_is_caught_by_finite_differences():
     # Generated code and exact evaluation of a mutant derivation agree with each other; only
     # the finite differences of the (unchanged) loss expose it: why the check is three-way.

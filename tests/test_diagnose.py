@@ -69,6 +69,17 @@ def test_rows_and_entries_are_located():
     assert "entries 1, 4" in diagnose(gb, truths(b, rng, True), B=B)
 
 
+def test_every_entry_wrong_is_not_called_a_few_entries():
+    rng = np.random.default_rng(3)
+    t = rng.standard_normal((2, 4))
+    g = t + rng.standard_normal(t.shape)  # all 8 entries off, no global pattern
+    assert "a few entries" not in diagnose(g, truths(t, rng, True), B=B)
+    g = t.copy()
+    g[0, 0], g[1, 2], g[1, 3] = 5.0, -5.0, 5.0  # three of them: a few, located
+    assert "a few entries (rows 0, 1, columns 0, 2, 3)" in diagnose(g, truths(t, rng, True),
+                                                                     B=B)
+
+
 def test_localization_results_are_used_when_the_truth_is_projections():
     rng = np.random.default_rng(1)
     t = rng.standard_normal((50, 40))
