@@ -153,7 +153,8 @@ def _kinks(expr) -> tuple:
         if isinstance(node, sp.Abs):
             ties.append(node.args[0])
         elif isinstance(node, sp.Piecewise):
-            ties += [c.lhs - c.rhs for _, c in node.args if isinstance(c, sp.core.relational.Relational)]
+            ties += [c.lhs - c.rhs for _, c in node.args
+                     if isinstance(c, sp.core.relational.Relational)]
         elif isinstance(node, sp.Max | sp.Min):
             ties += [a - b for a in node.args for b in node.args if a != b]
     points = set()

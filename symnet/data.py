@@ -93,12 +93,11 @@ def check_batch(net, X, Y, *, allow_exact: bool = False) -> tuple[np.ndarray, np
     as_float = np.asarray(Y, dtype=float)
     if loss in ("bce", "bce_logits") and ((as_float < 0) | (as_float > 1)).any():
         raise DataError(f"{loss} targets must lie in [0, 1]")
-    if classes:
-        if (as_float < 0).any() or not np.allclose(as_float.sum(axis=1), 1.0):
-            raise DataError(
-                f"{loss} targets must be class labels, one-hot rows, or probability rows "
-                "that each sum to 1"
-            )
+    if classes and ((as_float < 0).any() or not np.allclose(as_float.sum(axis=1), 1.0)):
+        raise DataError(
+            f"{loss} targets must be class labels, one-hot rows, or probability rows "
+            "that each sum to 1"
+        )
     return X, Y
 
 

@@ -14,4 +14,5 @@ class ShapeError(SymnetError):
 
 
 class DataError(SymnetError):
-    """Data that cannot be used: NaN/inf, wrong shape or dtype, targets outside the loss's domain."""
+    """Data that cannot be used: NaN/inf, wrong shape or dtype, targets outside the loss's
+    domain."""

@@ -77,7 +77,8 @@ def interpret(expr, env: dict, batch: int):
             for i in range(Z.rows):
                 exps = [sp.exp(Z[i, k]) for k in range(Z.cols)]
                 total = sum(exps)
-                rows.append([t / total for t in exps] if isinstance(e, Softmax) else [sp.log(total)])
+                rows.append([t / total for t in exps] if isinstance(e, Softmax)
+                            else [sp.log(total)])
             return sp.ImmutableMatrix(rows)
         if isinstance(e, SumEntries):
             return sum(ev(e.arg))

@@ -29,8 +29,8 @@ from pathlib import Path
 
 import sympy as sp
 
-from .errors import SpecError
 from .custom import CustomActivation
+from .errors import SpecError
 from .layers import ACTIVATIONS, Activation, Dense, Identity, Softmax
 from .losses import ALL_LOSSES as LOSSES  # every loss a spec may name
 from .network import Network
@@ -109,7 +109,8 @@ def _layer(word: str, width: int, names: dict):
     name, arg = (m.group(1), m.group(2)) if m else (word, None)
     if name == "act":
         if not arg:
-            raise SpecError(f"act needs a formula in x, e.g. act(x*tanh(softplus(x))); got {word!r}")
+            raise SpecError("act needs a formula in x, e.g. act(x*tanh(softplus(x))); "
+                            f"got {word!r}")
         return _custom(arg, names)
     if name == "softmax" and arg is None:
         return Softmax()

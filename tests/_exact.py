@@ -8,6 +8,7 @@ import sympy as sp
 
 from symnet.evaluate import interpret
 
+
 def exact(v):
     if isinstance(v, Fraction):
         return sp.Rational(v.numerator, v.denominator)

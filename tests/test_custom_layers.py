@@ -12,7 +12,7 @@ from symnet.custom import CustomActivation
 from symnet.functions import sigmoid, x
 from symnet.layers import Softmax
 from symnet.losses import CrossEntropy
-from symnet.normalization import BatchNorm, LayerNorm
+from symnet.normalization import BatchNorm
 
 SWISH = "x * sigmoid(beta * x)"
 

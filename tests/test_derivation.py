@@ -69,9 +69,9 @@ def equal(a, b) -> bool:
     gap = sp.sympify(a) - sp.sympify(b)
     if gap == 0:
         return True
-    if sum(1 for _ in sp.preorder_traversal(gap)) <= 400:  # expand() can explode on big trees
-        if sp.expand(gap) == 0 or sp.cancel(sp.together(sp.expand(gap))) == 0:
-            return True
+    small = sum(1 for _ in sp.preorder_traversal(gap)) <= 400  # expand() explodes on big trees
+    if small and (sp.expand(gap) == 0 or sp.cancel(sp.together(sp.expand(gap))) == 0):
+        return True
     # Evaluate each side, not the gap: evalf of an expression that is exactly 0 keeps raising
     # its precision in search of a relative error it can never reach.
     a60, b60 = sp.N(a, 60), sp.N(b, 60)

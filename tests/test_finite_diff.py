@@ -36,7 +36,8 @@ def test_richardson_estimate_lies_within_its_bound(seed, n, dtype, scale):
     est = f.richardson(params, "W", v, h)
     exact = np.vdot(smooth_grad(params["W"].astype(float), X.astype(float)), v)
     assert abs(est.value - exact) <= est.bound
-    assert est.bound <= 1e-6 * (1 + abs(exact)) * max(1.0, scale) ** 2  # and the bound is informative
+    # and the bound is informative
+    assert est.bound <= 1e-6 * (1 + abs(exact)) * max(1.0, scale) ** 2
     assert not est.kink
 
 

@@ -127,7 +127,8 @@ def test_any_text_parses_or_gets_a_spec_error(text):
 
 
 def _leaves():
-    return st.sampled_from([("x", x), ("beta", beta), ("2", sp.Integer(2)), ("0.5", sp.Rational(1, 2))])
+    return st.sampled_from([("x", x), ("beta", beta), ("2", sp.Integer(2)),
+                            ("0.5", sp.Rational(1, 2))])
 
 
 def _expressions():
@@ -135,7 +136,8 @@ def _expressions():
     def extend(children):
         binary = st.tuples(children, st.sampled_from(["+", "-", "*"]), children).map(
             lambda t: (f"({t[0][0]}) {t[1]} ({t[2][0]})",
-                       {"+": t[0][1] + t[2][1], "-": t[0][1] - t[2][1], "*": t[0][1] * t[2][1]}[t[1]]))
+                       {"+": t[0][1] + t[2][1], "-": t[0][1] - t[2][1],
+                        "*": t[0][1] * t[2][1]}[t[1]]))
         call = st.tuples(st.sampled_from(["tanh", "sigmoid", "exp", "softplus"]), children).map(
             lambda t: (f"{t[0]}({t[1][0]})",
                        {"tanh": sp.tanh, "sigmoid": sigmoid, "exp": sp.exp,

@@ -6,6 +6,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 import sympy as sp
+from _exact import check_against_sympy_diff, directional_check, rationals
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -14,8 +15,6 @@ from symnet.evaluate import interpret
 from symnet.layers import Softmax
 from symnet.losses import CrossEntropy
 from symnet.normalization import BatchNorm, LayerNorm
-
-from _exact import check_against_sympy_diff, directional_check, rationals
 
 NORMS = [BatchNorm, LayerNorm]
 
