@@ -186,7 +186,5 @@ class CrossEntropy(ElementwiseLoss):
         return "1 (sum)" if self.reduction == "sum" else "1/B, the mean over the samples"
 
 
-LOSSES = {cls.name: cls for cls in (MSE, BinaryCrossEntropy, BCEWithLogits, SoftmaxCrossEntropy)}
-# Every loss a spec may name. CrossEntropy is kept out of LOSSES because it needs a Softmax
-# *layer* before it, which generators that pair LOSSES with ACTIVATIONS cannot provide.
-ALL_LOSSES = {**LOSSES, CrossEntropy.name: CrossEntropy}
+LOSSES = {cls.name: cls for cls in (MSE, BinaryCrossEntropy, BCEWithLogits, SoftmaxCrossEntropy,
+                                     CrossEntropy)}

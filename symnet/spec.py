@@ -32,7 +32,7 @@ import sympy as sp
 from .custom import CustomActivation
 from .errors import SpecError
 from .layers import ACTIVATIONS, Activation, Dense, Identity, Softmax
-from .losses import ALL_LOSSES as LOSSES  # every loss a spec may name
+from .losses import LOSSES
 from .network import Network
 from .normalization import NORMALIZATIONS
 

@@ -16,6 +16,12 @@ from symnet.testing.strategies import cases, networks
 # every layer type, loss and size range still occurs below it.
 MAX_TREE = 3_000
 
+# Cross-entropy after a Softmax layer (`ce`) is left out here: log of a ratio of exponential
+# sums makes each 60-digit comparison cost seconds, and one depth-3 example ran past ten
+# minutes. The Softmax layer and `ce` are proved in general (proofs/softmax.py, losses.py) and
+# compared with sympy.diff in tests/test_normalization.py's mixed networks.
+EXPANDABLE_LOSSES = [name for name in sn.losses.LOSSES if name != "ce"]
+
 
 def _symbols(prefix, rows, cols):
     return sp.ImmutableMatrix(rows, cols, lambda i, j: sp.Symbol(f"{prefix}_{i}_{j}", real=True))
@@ -79,7 +85,7 @@ def equal(a, b) -> bool:
 
 
 @settings(suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow])
-@given(networks(max_depth=4, max_width=4), st.data())
+@given(networks(max_depth=4, max_width=4, losses=EXPANDABLE_LOSSES), st.data())
 def test_derivation_equals_sympy_diff_of_expanded_loss(net, data):
     params, X, Y = data.draw(cases(net, max_batch=3, exact=True))
     d = sn.derive(net)

@@ -7,7 +7,8 @@
         params, X, Y = data.draw(cases(net, exact=True))
 
 The strategies read the declarations that come with each layer and loss: BCE needs a sigmoid
-output and targets in [0, 1], softmax cross-entropy one-hot rows. Exact cases use small
+output and targets in [0, 1], cross-entropy a Softmax layer, and both cross-entropies one-hot
+rows. Exact cases use small
 Rationals, so SymPy evaluates them exactly and quickly.
 """
 
@@ -18,7 +19,7 @@ from fractions import Fraction
 import numpy as np
 from hypothesis import strategies as st
 
-from ..layers import ACTIVATIONS, Dense
+from ..layers import ACTIVATIONS, Dense, Softmax
 from ..losses import LOSSES
 from ..network import Network
 
@@ -36,7 +37,7 @@ def networks(draw, *, max_depth=4, max_width=4, activations=None, losses=None):
     layers = []
     for k, (n_in, n_out) in enumerate(zip(widths, widths[1:])):
         layers.append(Dense(n_in, n_out))
-        layers.append(hidden if k < depth - 1 else ACTIVATIONS[output_name]())
+        layers.append(hidden if k < depth - 1 else _layer(output_name))
     reduction = draw(st.sampled_from(["mean", "sum"]))
     decay = draw(st.sampled_from([0, Fraction(1, 10)]))
     return Network(layers, LOSSES[loss_name](reduction=reduction, weight_decay=decay))
@@ -48,9 +49,13 @@ def _needs(loss_name):
     return getattr(loss, "probabilities_from", "sigmoid") if loss.needs_probabilities else None
 
 
+def _layer(name):
+    return Softmax() if name == "softmax" else ACTIVATIONS[name]()
+
+
 def _buildable_losses():
-    # Losses whose required output layer is an activation this strategy can place.
-    return [name for name in LOSSES if _needs(name) in (None, *ACTIVATIONS)]
+    # Losses whose required output layer is one this strategy can place.
+    return [name for name in LOSSES if _needs(name) in (None, "softmax", *ACTIVATIONS)]
 
 
 def _rationals(low=-2, high=2, denominator=4):
@@ -76,7 +81,7 @@ def cases(draw, net: Network, *, max_batch=3, exact=False):
     batch = draw(st.integers(1, max_batch))
     params = {name: _array(draw, shape, number, exact) for name, shape in net.parameters.items()}
     X = _array(draw, (batch, net.n_in), number, exact)
-    if net.loss.name == "softmax_ce":
+    if net.loss.name in ("softmax_ce", "ce"):
         labels = draw(st.lists(st.integers(0, net.n_out - 1), min_size=batch, max_size=batch))
         Y = np.eye(net.n_out, dtype=int)[labels]
         Y = Y.astype(object) if exact else Y.astype(np.float64)
