@@ -66,7 +66,39 @@ def broadcast_scalar(M):
     return None
 
 
-class UnicodePrinter(StrPrinter):
+class _MatrixSums:
+    """MatMul and MatAdd as both printers write them: terms in the order written, and without
+    negating terms (SymPy's printers negate a term by rebuilding it, which merges 𝟙 𝟙ᵀ and
+    reorders); a printer supplies `minus` (how a negated term starts), `_paren` and `_scaled`."""
+
+    minus = "−"
+
+    def _print_MatMul(self, e):
+        coeff, mats = e.as_coeff_mmul()
+        # (C ⊙ C) 𝟙, not C ⊙ C 𝟙; but −N ⊙ M needs no parentheses.
+        alone = len(mats.args) == 1 and coeff in (1, -1)
+        parts = [self._paren(self._print(a)) if isinstance(a, sp.MatAdd) or (
+                 not alone and (isinstance(a, sp.HadamardProduct) or _is_infix(a)))
+                 else self._print(a) for a in mats.args]
+        body = " ".join(parts)
+        if coeff == 1:
+            return body
+        if coeff == -1:
+            return self.minus + body
+        return self._scaled(coeff, body)
+
+    def _print_MatAdd(self, e):
+        out, sign = "", self.minus.strip()
+        for i, term in enumerate(e.args):
+            text = self._print(term)
+            if text.startswith(self.minus):
+                out += (f" {sign} " if i else self.minus) + text[len(self.minus):]
+            else:
+                out += (" + " if i else "") + text
+        return out
+
+
+class UnicodePrinter(_MatrixSums, StrPrinter):
     def _print_MatrixSymbol(self, e):
         return display_name(e.name)
 
@@ -79,30 +111,12 @@ class UnicodePrinter(StrPrinter):
             isinstance(arg, sp.MatMul) and not arg.args[0].is_Matrix and inside_hadamard
         )
 
-    def _print_MatMul(self, e):
-        coeff, mats = e.as_coeff_mmul()
-        # (C ⊙ C) 𝟙, not C ⊙ C 𝟙; but −N ⊙ M needs no parentheses.
-        alone = len(mats.args) == 1 and coeff in (1, -1)
-        parts = [f"({self._print(a)})" if isinstance(a, sp.MatAdd) or (
-                 not alone and (isinstance(a, sp.HadamardProduct) or _is_infix(a)))
-                 else self._print(a) for a in mats.args]
-        body = " ".join(parts)
-        if coeff == 1:
-            return body
-        if coeff == -1:
-            return "−" + body
+    def _paren(self, text):
+        return f"({text})"
+
+    def _scaled(self, coeff, body):
         c = self._print(coeff)
         return f"{c}·{body}" if coeff.is_Integer or coeff.is_Symbol else f"({c})·{body}"
-
-    def _print_MatAdd(self, e):
-        out = ""
-        for i, term in enumerate(e.args):
-            text = self._print(term)
-            if text.startswith("−"):
-                out += (" − " if i else "−") + text[1:]
-            else:
-                out += (" + " if i else "") + text
-        return out
 
     def _print_HadamardProduct(self, e):
         return " ⊙ ".join(
@@ -175,7 +189,9 @@ def _latex_name(name: str) -> str:
     return f"{base}_{{{sub}}}" if sub else base
 
 
-class SymnetLatexPrinter(LatexPrinter):
+class SymnetLatexPrinter(_MatrixSums, LatexPrinter):
+    minus = "- "
+
     def _print_MatrixSymbol(self, e):
         name = e.name
         if name.startswith("dZ"):
@@ -187,31 +203,12 @@ class SymnetLatexPrinter(LatexPrinter):
     def _print_OneMatrix(self, e):
         return _ONES[_ones_kind(e)][1]
 
-    def _print_MatMul(self, e):
-        coeff, mats = e.as_coeff_mmul()
-        alone = len(mats.args) == 1 and coeff in (1, -1)
-        parts = [rf"\left({self._print(a)}\right)" if isinstance(a, sp.MatAdd) or (
-                 not alone and (isinstance(a, sp.HadamardProduct) or _is_infix(a)))
-                 else self._print(a) for a in mats.args]
-        body = " ".join(parts)
-        if coeff == 1:
-            return body
-        if coeff == -1:
-            return "- " + body
+    def _paren(self, text):
+        return rf"\left({text}\right)"
+
+    def _scaled(self, coeff, body):
         c = self._print(coeff) if coeff.is_Rational else self.parenthesize(coeff, PRECEDENCE["Mul"])
         return f"{c} {body}"
-
-    def _print_MatAdd(self, e):
-        # In the order written (Z − 𝟙μᵀ), and without negating terms: SymPy's printer negates
-        # a term by rebuilding it, which merges 𝟙 𝟙ᵀ and reorders.
-        out = ""
-        for i, term in enumerate(e.args):
-            text = self._print(term)
-            if text.startswith("- "):
-                out += (" - " if i else "- ") + text[2:]
-            else:
-                out += (" + " if i else "") + text
-        return out
 
     def _print_HadamardProduct(self, e):
         return r" \odot ".join(
