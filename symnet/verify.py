@@ -171,8 +171,6 @@ class _Context:
         gv = float(np.vdot(g.astype(np.float64), v))
         tol_g = GRAD_ROUNDING_ULPS * eps_of(g.dtype) * float(np.vdot(np.abs(g), np.abs(v)))
         tol_g += self.rtol * abs(gv)
-        if self.rounding is not None:
-            tol_g += float(np.vdot(self.rounding(params, name, g.dtype), np.abs(v)))
         if not lossf.upcast:  # θ + h·v rounds in θ's dtype: the step actually taken differs
             tol_g += 2 * eps_of(theta.dtype) * float(np.vdot(np.abs(g), np.abs(theta))) / h
         est = None
@@ -189,6 +187,9 @@ class _Context:
                         lossf.complex_ok, est = True, cs
         if est is None:
             est = lossf.richardson(params, name, v, h)
+        if self.rounding is not None and abs(gv - est.value) > est.bound + tol_g:
+            # measured only when needed: it runs the gradient code again in higher precision
+            tol_g += float(np.vdot(self.rounding(params, name, g.dtype), np.abs(v)))
         return v, est.value, est.bound + tol_g, gv, est
 
     def directions(self, shape, mask=None):
