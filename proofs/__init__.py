@@ -18,11 +18,14 @@ symnet* (never restated), and checks them:
   for a generic f, and the partial derivatives of the example activations in symnet's form.
 - `normalization`: LayerNorm and BatchNorm: each step's rule (general), the compact backward
   formula against `sympy.diff` (bounded), and whole networks through `derive` in both forms.
+- `network`: with `symnet prove --spec SPEC`, the derivatives of that network's custom
+  activations.
 
 To add a proof, add a module defining `theorems()`, which yields `symnet.prove.Theorem`s; the
 runner finds it without further registration (modules not in ORDER run after those that are).
+A module may also define `theorems_for(network)`, run when a network is given (`--spec`).
 Helpers shared by several modules start with `_` and are not run.
 """
 
 ORDER = ("named_functions", "activations", "elementwise", "dense", "softmax", "losses", "backprop",
-         "parametric", "normalization")
+         "parametric", "normalization", "network")

@@ -37,7 +37,10 @@ def theorems():
                       partial(derivative_is_exact, act))
 
 
-def derivative_is_exact(act, proof):
+def derivative_is_exact(act, proof, kink_rule="left"):
+    """kink_rule: "left" (symnet's convention for its own activations: the left derivative),
+    or "subgradient" (a custom formula's value, whatever SymPy's diff gives there, must lie
+    between the one-sided derivatives)."""
     f, d = act.formula(), act.derivative
     form = d.lam(*(x, f)[: len(d.variables)])  # y = f(x) substituted where the form uses it
     shown = latex_expr(d.lam.expr)
@@ -51,8 +54,8 @@ def derivative_is_exact(act, proof):
         proof.step("d/dx of it", truth)
         proof.equal(form, truth, "symnet's form, with y = f(x), equals it")
         return
-    left_of = {}
-    for where, at in _intervals(sorted(act.kinks)):
+    left_of, right_of = {}, {}  # the derivative's one-sided limits at each kink
+    for where, at, ends in _intervals(sorted(act.kinks)):
         piece = f.subs(x, at)
         if piece.has(sp.Piecewise):
             proof.cannot(f"the formula does not reduce to one piece on {where}")
@@ -60,21 +63,34 @@ def derivative_is_exact(act, proof):
         proof.step(f"on {where}, with x = {at}", (sp.Symbol("f(x)"), piece))
         proof.equal(d.lam(*(at, piece)[: len(d.variables)]), truth,
                     f"on {where}, symnet's form equals (d/dp f(x(p))) / x′(p)")
-        if not where.startswith("x >"):  # x(p) → the interval's right end, a kink, as p → 0⁺
-            left_of[at.subs(p, 0)] = truth
+        right_end, left_end = ends
+        if right_end is not None:  # x(p) → the interval's right end as p → 0⁺
+            left_of[right_end] = sp.limit(truth, p, 0, "+")
+        if left_end is not None:  # … and its left end as p → ∞
+            right_of[left_end] = sp.limit(truth, p, _left_end_limit(where))
     for c in act.kinks:
         c = sp.sympify(c)
         at_kink = d.lam(*(c, f.subs(x, c))[: len(d.variables)])
-        left = sp.limit(left_of[c], p, 0, "+")
-        proof.equal(at_kink, left, f"at the kink x = {c}, symnet's value is the left derivative "
-                                   "(PyTorch's convention)")
+        if kink_rule == "left":
+            proof.equal(at_kink, left_of[c], f"at the kink x = {c}, symnet's value is the left "
+                                             "derivative (PyTorch's convention)")
+        else:  # between the one-sided slopes: lo ≤ v ≤ hi exactly when clamping v keeps it
+            lo, hi = sorted((left_of[c], right_of[c]))
+            proof.equal(sp.Min(sp.Max(at_kink, lo), hi), at_kink,
+                        f"at the kink x = {c}, symnet's value {at_kink} lies between the "
+                        f"one-sided derivatives {lo} and {hi}: a subgradient")
+
+
+def _left_end_limit(where):
+    """p → ∞ reaches the left end of a middle interval; `x > c` reaches c as p → 0⁺."""
+    return 0 if where.startswith("x >") else sp.oo
 
 
 def _intervals(kinks):
-    """(description, x as a function of p > 0) for each open interval between the kinks; all
-    but the last tend to their interval's right end as p → 0⁺."""
+    """(description, x as a function of p > 0, (right end, left end)) for each open interval
+    between the kinks, with None for an infinite end."""
     first, last = kinks[0], kinks[-1]
-    yield f"x < {first}", first - p
+    yield f"x < {first}", first - p, (first, None)
     for a, b in zip(kinks, kinks[1:]):
-        yield f"{a} < x < {b}", b - (b - a) * p / (1 + p)
-    yield f"x > {last}", last + p
+        yield f"{a} < x < {b}", b - (b - a) * p / (1 + p), (b, a)
+    yield f"x > {last}", last + p, (None, last)

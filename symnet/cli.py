@@ -202,6 +202,9 @@ def _prove_arguments(p):
                    help="the proofs package (default: proofs/ beside the symnet package)")
     p.add_argument("-k", dest="only", metavar="TEXT",
                    help="only the theorems whose title contains TEXT")
+    p.add_argument("--spec", metavar="SPEC",
+                   help="also prove what this network (spec or TOML file) needs beyond "
+                        "symnet's own rules: its custom activations' derivatives")
 
 
 @command("prove", "check the proofs of every rule symnet's derivations use (exit 1 if any fails)")
@@ -211,7 +214,8 @@ def _prove(args) -> int:
 
     from .prove import markdown, prove, table
 
-    results = prove(args.proofs, only=args.only)
+    network = _network(args.spec) if args.spec else None
+    results = prove(args.proofs, only=args.only, network=network)
     print(table(results) if results else f"no theorem matches {args.only!r}")
     if args.markdown:
         Path(args.markdown).write_text(markdown(results), encoding="utf-8")

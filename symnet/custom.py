@@ -148,15 +148,15 @@ class CustomActivation(Activation):
 def _kinks(expr) -> tuple:
     """The x where `expr` has a kink (abs, max, min, a Piecewise boundary), where SymPy finds
     them as the real roots of a polynomial in x alone; others stay undeclared."""
+    if expr.has(sp.Max, sp.Min):  # nested ones (min(max(x, −1), 1)) tie where they switch
+        expr = sp.piecewise_fold(expr.rewrite(sp.Piecewise))
     ties = []
     for node in sp.preorder_traversal(expr):
         if isinstance(node, sp.Abs):
             ties.append(node.args[0])
         elif isinstance(node, sp.Piecewise):
-            ties += [c.lhs - c.rhs for _, c in node.args
-                     if isinstance(c, sp.core.relational.Relational)]
-        elif isinstance(node, sp.Max | sp.Min):
-            ties += [a - b for a in node.args for b in node.args if a != b]
+            ties += [r.lhs - r.rhs for _, c in node.args
+                     for r in getattr(c, "atoms", lambda _: ())(sp.core.relational.Relational)]
     points = set()
     for g in ties:
         if g.free_symbols == {x} and g.is_polynomial(x) and sp.degree(g, x) <= 2:

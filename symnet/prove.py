@@ -310,9 +310,11 @@ def proofs_directory(directory=None) -> Path:
     return path
 
 
-def discover(directory=None) -> list[tuple[str, Iterable[Theorem] | Exception]]:
+def discover(directory=None, network=None) -> list[tuple[str, Iterable[Theorem] | Exception]]:
     """(module name, its theorems or the error that stopped it loading), in the order the
-    package's ORDER lists them, then any other module alphabetically."""
+    package's ORDER lists them, then any other module alphabetically. With a `network`, a
+    module's `theorems_for(network)` (where it has one) adds the theorems that network needs
+    beyond symnet's own: its custom activations' derivatives, say."""
     path = proofs_directory(directory)
     name = "_symnet_proofs_" + hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:10]
     if name not in sys.modules:
@@ -334,17 +336,27 @@ def discover(directory=None) -> list[tuple[str, Iterable[Theorem] | Exception]]:
     for stem in stems:
         try:
             module = importlib.import_module(f"{name}.{stem}")
-            found.append((stem, list(module.theorems())))
+            theorems = list(module.theorems())
+            if network is not None and hasattr(module, "theorems_for"):
+                theorems += list(module.theorems_for(network))
+            found.append((stem, theorems))
         except Exception as e:  # noqa: BLE001 - reported as a failed result
             found.append((stem, e))
     return found
 
 
-def prove(directory=None, *, only: str | None = None, on_result=None) -> list[Result]:
+def prove(directory=None, *, only: str | None = None, on_result=None,
+          network=None) -> list[Result]:
     """Run every theorem (those whose title contains `only`, if given) and return the results;
-    `on_result(result)` is called as each one finishes."""
+    `on_result(result)` is called as each one finishes. `network` (a Network or spec) adds the
+    theorems its own layers need: the derivative of each custom activation, in the form symnet
+    generates for it."""
+    if network is not None and not hasattr(network, "layers"):
+        from .spec import network_from
+
+        network = network_from(network)
     results = []
-    for module, theorems in discover(directory):
+    for module, theorems in discover(directory, network):
         if isinstance(theorems, Exception):
             detail = f"proofs/{module}.py did not load: {type(theorems).__name__}: {theorems}"
             outcome = [Result(f"proofs/{module}.py", "—", "failed", 0.0, module, detail=detail)]

@@ -51,6 +51,7 @@ def test_kinks_are_declared():
     assert sn.Activation("r", "max(x, 0)").kinks == (0,)
     assert sn.Activation("a", "abs(x - 1) + min(x, -2)").kinks == (-2, 1)
     assert sn.Activation("s", "x*tanh(softplus(x))").kinks == ()
+    assert sn.Activation("h", "min(max(x, -1), 1)").kinks == (-1, 1)  # nested: both switches
 
 
 def test_builtin_activations_still_refuse_arguments():

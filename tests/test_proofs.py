@@ -95,6 +95,29 @@ def test_cli_prove(tmp_path, capsys):
     assert main(["prove", "-k", "no such theorem"]) == 1
 
 
+def test_prove_a_networks_custom_activations(capsys):
+    spec = "2-3-2 act(min(max(x, -1), 1)) act(x*sigmoid(beta*x), beta=1) mse"
+    assert main(["prove", "--spec", spec, "-k", "your activation"]) == 0
+    printed = capsys.readouterr().out
+    assert "your activation act: min(max(x, -1), 1): derivative" in printed
+    assert "your activation act2: x*sigmoid(beta*x): partial derivatives" in printed
+    assert "2 theorems: 2 proved" in printed
+    results = prove(only="your activation", network="2-2-1 act(abs(x)) mse")
+    (absolute,) = results
+    kink = [s for s in absolute.steps if "kink" in s.words]
+    assert absolute.proved and "lies between the one-sided derivatives -1 and 1" in kink[0].words
+    assert prove(only="your activation") == []  # without a network: none
+
+
+def test_wrong_custom_derivative_fails(monkeypatch):
+    from symnet.custom import CustomActivation
+
+    wrong = ScalarFn("d_act", "act′", sp.Lambda(x, sp.tanh(x)))  # mish′ is not tanh
+    monkeypatch.setattr(CustomActivation, "derivative", property(lambda self: wrong))
+    (mish,) = prove(only="your activation", network="2-2-1 act(x*tanh(softplus(x))) mse")
+    assert mish.status == "failed" and "≠" in mish.detail
+
+
 # ── a wrong rule fails its proof, and `symnet prove` exits non-zero ─────────────────────────
 
 
