@@ -23,53 +23,13 @@ import statistics  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 
-import numpy as np  # noqa: E402
+from bench_verify import make  # noqa: E402  (the hand-written MLP, beside this file)
 
 from symnet.check import check  # noqa: E402
 from symnet.verify import verify  # noqa: E402
 
 HIDDEN = (1, 16, 128, 1024)
 B = 64
-
-
-def hand_written(sizes):
-    """A student's MLP: ReLU hidden layers, mean softmax cross-entropy from logits."""
-    rng = np.random.default_rng(0)
-    params = {}
-    for k, (n_in, n_out) in enumerate(zip(sizes, sizes[1:]), start=1):
-        params[f"W{k}"] = rng.standard_normal((n_in, n_out)) / np.sqrt(n_in)
-        params[f"b{k}"] = 0.1 * rng.standard_normal(n_out)
-    X = rng.standard_normal((B, sizes[0]))
-    Y = np.eye(sizes[-1])[rng.integers(0, sizes[-1], B)]
-    n = len(sizes) - 1
-
-    def forward(p, X):
-        A, cache = X, []
-        for k in range(1, n + 1):
-            Z = A @ p[f"W{k}"] + p[f"b{k}"]
-            cache.append((A, Z))
-            A = np.maximum(Z, 0.0) if k < n else Z
-        return A, cache
-
-    def loss(p, X, Y):
-        Z, _ = forward(p, X)
-        m = Z.max(axis=1, keepdims=True)
-        return -np.sum(Y * (Z - m - np.log(np.exp(Z - m).sum(axis=1, keepdims=True)))) / len(X)
-
-    def grads(p, X, Y):
-        Z, cache = forward(p, X)
-        E = np.exp(Z - Z.max(axis=1, keepdims=True))
-        dZ = (E / E.sum(axis=1, keepdims=True) - Y) / len(X)
-        g = {}
-        for k in range(n, 0, -1):
-            A, Zk = cache[k - 1]
-            if k < n:
-                dZ = dZ * (Zk > 0)
-            g[f"W{k}"], g[f"b{k}"] = A.T @ dZ, dZ.sum(axis=0)
-            dZ = dZ @ p[f"W{k}"].T
-        return g
-
-    return grads, loss, params, X, Y
 
 
 def timed(fn, repeats=3):
@@ -85,7 +45,7 @@ def timed(fn, repeats=3):
 def measure(h):
     sizes = (784, h, 10)
     spec = f"784-{h}-10 relu softmax_ce"
-    grads, loss, params, X, Y = hand_written(sizes)
+    grads, loss, params, X, Y = make(sizes=sizes, batch=B)
     black, t_black = timed(lambda: verify(grads, loss=loss, params=params, X=X, Y=Y))
     ref, t_ref = timed(lambda: verify(grads, net=spec, params=params, X=X, Y=Y))
     three, t_three = timed(lambda: check(spec), repeats=1 if h >= 128 else 3)
