@@ -54,7 +54,7 @@ def derivative_is_exact(act, proof, kink_rule="left"):
         proof.step("d/dx of it", truth)
         proof.equal(form, truth, "symnet's form, with y = f(x), equals it")
         return
-    left_of, right_of = {}, {}  # the derivative's one-sided limits at each kink
+    limit = {"left": {}, "right": {}}  # the derivative's one-sided limits at each kink
     for where, at, ends in _intervals(sorted(act.kinks)):
         piece = f.subs(x, at)
         if piece.has(sp.Piecewise):
@@ -63,34 +63,27 @@ def derivative_is_exact(act, proof, kink_rule="left"):
         proof.step(f"on {where}, with x = {at}", (sp.Symbol("f(x)"), piece))
         proof.equal(d.lam(*(at, piece)[: len(d.variables)]), truth,
                     f"on {where}, symnet's form equals (d/dp f(x(p))) / x′(p)")
-        right_end, left_end = ends
-        if right_end is not None:  # x(p) → the interval's right end as p → 0⁺
-            left_of[right_end] = sp.limit(truth, p, 0, "+")
-        if left_end is not None:  # … and its left end as p → ∞
-            right_of[left_end] = sp.limit(truth, p, _left_end_limit(where))
+        for kink, side, p_at in ends:
+            limit[side][kink] = sp.limit(truth, p, p_at)
     for c in act.kinks:
         c = sp.sympify(c)
         at_kink = d.lam(*(c, f.subs(x, c))[: len(d.variables)])
         if kink_rule == "left":
-            proof.equal(at_kink, left_of[c], f"at the kink x = {c}, symnet's value is the left "
-                                             "derivative (PyTorch's convention)")
+            proof.equal(at_kink, limit["left"][c], f"at the kink x = {c}, symnet's value is the "
+                        "left derivative (PyTorch's convention)")
         else:  # between the one-sided slopes: lo ≤ v ≤ hi exactly when clamping v keeps it
-            lo, hi = sorted((left_of[c], right_of[c]))
+            lo, hi = sorted((limit["left"][c], limit["right"][c]))
             proof.equal(sp.Min(sp.Max(at_kink, lo), hi), at_kink,
                         f"at the kink x = {c}, symnet's value {at_kink} lies between the "
                         f"one-sided derivatives {lo} and {hi}: a subgradient")
 
 
-def _left_end_limit(where):
-    """p → ∞ reaches the left end of a middle interval; `x > c` reaches c as p → 0⁺."""
-    return 0 if where.startswith("x >") else sp.oo
-
-
 def _intervals(kinks):
-    """(description, x as a function of p > 0, (right end, left end)) for each open interval
-    between the kinks, with None for an infinite end."""
+    """(description, x as a function of p > 0, ends) for each open interval between the kinks;
+    ends lists (kink, side of it the interval lies on, the p at which x(p) reaches it). A limit
+    to p = 0 is taken from above, as p > 0."""
     first, last = kinks[0], kinks[-1]
-    yield f"x < {first}", first - p, (first, None)
+    yield f"x < {first}", first - p, [(first, "left", 0)]
     for a, b in zip(kinks, kinks[1:]):
-        yield f"{a} < x < {b}", b - (b - a) * p / (1 + p), (b, a)
-    yield f"x > {last}", last + p, (None, last)
+        yield f"{a} < x < {b}", b - (b - a) * p / (1 + p), [(b, "left", 0), (a, "right", sp.oo)]
+    yield f"x > {last}", last + p, [(last, "right", 0)]

@@ -35,9 +35,9 @@ import sympy as sp
 
 from symnet import Dense, Network, SoftmaxCrossEntropy, derive
 from symnet.evaluate import interpret
-from symnet.matexpr import B
 from symnet.prove import Theorem
 
+from ._explicit import evaluate, symbols
 from ._generic import GenericActivation, GenericLoss
 
 DECAY = sp.Rational(1, 10)
@@ -102,17 +102,13 @@ def four_equations(family, proof):
 
 
 def _check(proof, d, batch):
-    env = {d.X: _symbols(d.X, batch), d.Y: _symbols(d.Y, batch)}
-    env.update({p: _symbols(p, batch) for p in d.params.values()})
-    inputs = dict(env)
-    for eq in d.equations:
-        env[eq.lhs] = interpret(eq.rhs, env, batch)
+    env, inputs = evaluate(d, batch)
     L = env[d.loss.lhs]
     for symbol in d.params.values():
         _compare(proof, L, env[symbol], env[_gradient(d, symbol)], symbol.name)
     for eq in d.forward:
         if eq.name.startswith("Z"):
-            zeta = _symbols(sp.MatrixSymbol(f"zeta_{eq.name}", *eq.lhs.shape), batch)
+            zeta = symbols(sp.MatrixSymbol(f"zeta_{eq.name}", *eq.lhs.shape), batch)
             cut = {**inputs, eq.lhs: zeta}
             for later in (*d.forward, d.loss):
                 if later.lhs not in cut:
@@ -129,8 +125,3 @@ def _compare(proof, L, variables, gradient, name, at=None):
 
 def _gradient(d, symbol):
     return d.equation(f"d{symbol.name}").lhs
-
-
-def _symbols(M, batch):
-    rows, cols = (int(sp.sympify(dim).xreplace({B: batch})) for dim in M.shape)
-    return sp.ImmutableMatrix(rows, cols, lambda r, c: sp.Symbol(f"{M.name}_{r}{c}"))

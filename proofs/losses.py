@@ -44,8 +44,7 @@ MEAN = {"entries": 1 / (B * n), "samples": 1 / B}
 
 
 def theorems():
-    every = losses.LOSSES
-    for name, cls in every.items():
+    for name, cls in losses.LOSSES.items():
         for reduction in REDUCTIONS:
             if issubclass(cls, losses.ElementwiseLoss):
                 yield Theorem(f"loss {name} ({reduction}): ∂L/∂A = c ∂ℓ/∂x(A, Y)",

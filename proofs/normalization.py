@@ -43,6 +43,7 @@ from symnet.printing import GREEK
 from symnet.printing import latex_expr as tex
 from symnet.prove import Theorem
 
+from ._explicit import evaluate, symbols
 from ._generic import GenericActivation, GenericLoss
 from ._index import entry, i, j, k, l, n, pullback
 
@@ -142,7 +143,7 @@ def compact_rule(over, proof):
         Zs, Gs = sp.MatrixSymbol("Z", B, width), sp.MatrixSymbol("G", B, width)
         V, sigma, N = _forward(Zs, over)
         rule = rules.normalize_compact_vjp(Gs, N, sigma, over)
-        z, g = _symbols("z", b, width), _symbols("g", b, width)
+        z, g = symbols(Zs, b), symbols(Gs, b)
         env = {Zs: z, Gs: g}
         L = sum(gij * nij for gij, nij in zip(g, interpret(N, env, b)))
         truth = [sp.diff(L, zij) for zij in z]
@@ -151,10 +152,6 @@ def compact_rule(over, proof):
             _equal_given_roots(proof, lhs, rhs, roots, f"B = {b}, n = {width}, ∂L/∂{zij}")
     proof.step(f"every entry of ∂L/∂Z, for every B ≤ {max_b} and n ≤ {max_n}, equals the "
                "derivative of Σ G ⊙ N(Z), with √Vⱼ written sⱼ and sⱼ² = Vⱼ used to reduce")
-
-
-def _symbols(name, rows, cols):
-    return sp.ImmutableMatrix(rows, cols, lambda r, c: sp.Symbol(f"{name}_{r}{c}"))
 
 
 def _equal_given_roots(proof, lhs, rhs, roots, words):
@@ -211,13 +208,8 @@ def networks(proof):
 
 
 def _check_network(proof, d, b, case):
-    env = {d.X: _symbols("x", *_shape(d.X, b)), d.Y: _symbols("y", *_shape(d.Y, b))}
-    env |= {p: _symbols(p.name, *_shape(p, b)) for p in d.params.values()}
-    roots = []
-    for eq in d.equations:
-        env[eq.lhs] = interpret(eq.rhs, env, b)
-        if eq.name.startswith("V"):
-            roots += list(env[eq.lhs])
+    env, _ = evaluate(d, b)
+    roots = [v for eq in d.forward if eq.name.startswith("V") for v in env[eq.lhs]]
     if not roots:
         proof.cannot(f"{case}: no variance V among the forward equations")
     L = env[d.loss.lhs]
@@ -225,8 +217,3 @@ def _check_network(proof, d, b, case):
         gradient = env[d.equation(f"d{p.name}").lhs]
         for v, g in zip(env[p], gradient):
             _equal_given_roots(proof, g, sp.diff(L, v), roots, f"{case}: ∂L/∂{v}")
-
-
-def _shape(M, b):
-    return tuple(int(sp.sympify(dim).xreplace({B: b})) for dim in M.shape)
-

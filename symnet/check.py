@@ -97,7 +97,7 @@ class Reference:
         self.kinks = Kinks(self.derivation)
         self.weight_decay = float(self.network.loss.weight_decay) or None
         self.rel = KINK_ULPS * max(eps_of(p.dtype) for p in params.values())
-        self._rounding = None  # (params, {name: measured rounding}) at the last point asked
+        self._measured = _MeasuredRounding(self.model, self.X, self.Y)
 
     def __call__(self, params, X, Y):
         L, g = self.model.loss_and_grads({k: _f64(v) for k, v in params.items()}, _f64(X),
@@ -108,9 +108,7 @@ class Reference:
         """How much rounding in `dtype` can move ∂L/∂`name` here, measured on symnet's own
         code: the float64 gradient's distance from the same code run in extended precision,
         scaled to `dtype` (cancellation in a sum amplifies rounding alike in any code)."""
-        if self._rounding is None or self._rounding[0] is not params:  # once per point
-            self._rounding = (params, _rounding(self.model, params, self.X, self.Y, np.float64))
-        return self._rounding[1][name] * (eps_of(dtype) / eps_of(np.float64))
+        return self._measured(params, name, np.float64) * (eps_of(dtype) / eps_of(np.float64))
 
     def kink_text(self, params) -> str:
         """Why a disagreement at `params` is no error (a pre-activation on a kink), or ""."""
@@ -253,15 +251,9 @@ def check(net, *, seed: int = 0, batch: int = 4, dtype=np.float64, exact: bool |
     else:
         notes.append(f"exact evaluation skipped: {n} parameters × batch {batch} > {EXACT_LIMIT} "
                      "(SymPy arithmetic on every entry); pass exact=True to force it")
-    measured = [None, {}]  # the generated code's rounding at the last point asked about
-
-    def rounding(p, name, dtype):
-        if measured[0] is not p:
-            measured[:] = [p, _rounding(model, p, X, Y, dtype)]
-        return measured[1][name]
-
     parts[COMPARISONS[2]] = verify(generated, loss=model.loss, params=params, X=X, Y=Y,
-                                   seed=seed, n_directions=n_directions, rounding=rounding)
+                                   seed=seed, n_directions=n_directions,
+                                   rounding=_MeasuredRounding(model, X, Y))
     for label, part in parts.items():
         notes += [f"{label}: {note}" for note in part.notes]
     from .spec import describe
@@ -318,13 +310,9 @@ class _Exact:
     the reference of "generated vs exact", it also measures the generated code's rounding."""
 
     def __init__(self, d, model, X, Y):
-        self.d, self.model, self.X, self.Y = d, model, X, Y
-        self._last = self._rounding = None
-
-    def rounding(self, params, name, dtype) -> np.ndarray:
-        if self._rounding is None or self._rounding[0] is not params:  # once per point
-            self._rounding = (params, _rounding(self.model, params, self.X, self.Y, dtype))
-        return self._rounding[1][name]
+        self.d = d
+        self.rounding = _MeasuredRounding(model, X, Y)
+        self._last = None
 
     def __call__(self, params, X, Y):
         if self._last is not None and all(np.array_equal(self._last[0][k], v)
@@ -333,6 +321,20 @@ class _Exact:
         result = self.d.evaluate(params, X, Y, exact=False)
         self._last = ({k: np.array(v, copy=True) for k, v in params.items()}, result)
         return result
+
+
+class _MeasuredRounding:
+    """`rounding(params, name, dtype)` for verify: how far rounding in `dtype` moves the
+    generated code's ∂L/∂name at `params` (see `_rounding`), measured once per point."""
+
+    def __init__(self, model, X, Y):
+        self.model, self.X, self.Y = model, X, Y
+        self._at = None  # (params, {name: measured rounding}) at the last point asked
+
+    def __call__(self, params, name, dtype) -> np.ndarray:
+        if self._at is None or self._at[0] is not params:
+            self._at = (params, _rounding(self.model, params, self.X, self.Y, dtype))
+        return self._at[1][name]
 
 
 def _rounding(model, params, X, Y, dtype) -> dict:
