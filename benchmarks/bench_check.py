@@ -9,7 +9,7 @@ For each network (ReLU hidden layer, softmax cross-entropy, batch 64) it times:
 - verify, net=SPEC: the same gradients against symnet's own (reference mode: no loss
   evaluations; a wrong gradient would then be matched against the mutants of the derivation);
 - sn.check(SPEC): exact vs generated vs finite differences (batch 4; exact SymPy evaluation only
-  up to symnet.check.EXACT_LIMIT parameters × samples);
+  up to symnet.checking.check.EXACT_LIMIT parameters × samples);
 
 next to the 2·n_params loss evaluations of entry-by-entry central differences. Prints a
 Markdown table. Each time is the median of three runs after a warm-up.
@@ -25,8 +25,8 @@ import time  # noqa: E402
 
 from bench_verify import make  # noqa: E402  (the hand-written MLP, beside this file)
 
-from symnet.check import check  # noqa: E402
-from symnet.verify import verify  # noqa: E402
+from symnet.checking.check import check  # noqa: E402
+from symnet.checking.verify import verify  # noqa: E402
 
 HIDDEN = (1, 16, 128, 1024)
 B = 64

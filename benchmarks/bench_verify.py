@@ -15,7 +15,7 @@ import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from symnet.verify import verify  # noqa: E402
+from symnet.checking.verify import verify  # noqa: E402
 
 SIZES = (784, 256, 256, 10)
 B = 64

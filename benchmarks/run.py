@@ -53,11 +53,11 @@ import bench_step  # noqa: E402  (the hand-written steps)
 import bench_verify  # noqa: E402  (the hand-written MLP that verify checks)
 
 import symnet as sn  # noqa: E402
-from symnet.layers import Dense, Tanh  # noqa: E402
-from symnet.losses import SoftmaxCrossEntropy  # noqa: E402
-from symnet.model import load_source  # noqa: E402
-from symnet.network import Network  # noqa: E402
-from symnet.verify import verify  # noqa: E402
+from symnet.checking.verify import verify  # noqa: E402
+from symnet.codegen.model import load_source  # noqa: E402
+from symnet.nn.layers import Dense, Tanh  # noqa: E402
+from symnet.nn.losses import SoftmaxCrossEntropy  # noqa: E402
+from symnet.nn.network import Network  # noqa: E402
 
 try:
     import torch

@@ -9,7 +9,7 @@ the network on the two-moons dataset, β included.
 """
 
 import symnet as sn
-from symnet import datasets
+from symnet.training import datasets
 
 swish = sn.Activation.from_formula("swish", "x * sigmoid(beta * x)", params={"beta": 1.0})
 net = sn.Network([sn.Dense(2, 8), swish, sn.Dense(8, 1)], loss=sn.BCEWithLogits())

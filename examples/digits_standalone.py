@@ -24,7 +24,7 @@ SPEC = "64-32-10 relu softmax_ce"
 def generate_and_split(folder):
     """This process: symnet generates the module; the data is split and saved beside it."""
     import symnet as sn
-    from symnet import datasets
+    from symnet.training import datasets
 
     try:
         data = datasets.digits()

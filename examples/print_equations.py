@@ -15,7 +15,7 @@ from fractions import Fraction
 import numpy as np
 
 import symnet as sn
-from symnet.printing import unicode_expr
+from symnet.algebra.notation import unicode_expr
 
 SPEC = "2-3-1 sigmoid sigmoid mse"
 

@@ -1,13 +1,13 @@
 """Explicit matrices for the bounded proofs: every entry of an input its own symbol, and a
-derivation's equations evaluated on them by `symnet.evaluate.interpret` (the batch size B, and
-so every shape, fixed)."""
+derivation's equations evaluated on them by
+`symnet.derivation.evaluate.interpret` (the batch size B, and so every shape, fixed)."""
 
 from __future__ import annotations
 
 import sympy as sp
 
-from symnet.evaluate import interpret
-from symnet.matexpr import B
+from symnet.algebra.matexpr import B
+from symnet.derivation.evaluate import interpret
 
 
 def symbols(M, batch) -> sp.ImmutableMatrix:

@@ -13,9 +13,9 @@ from functools import cached_property
 
 import sympy as sp
 
-from symnet import layers, losses
-from symnet.functions import x, y
-from symnet.matexpr import ScalarFn
+from symnet.algebra.functions import x, y
+from symnet.algebra.matexpr import ScalarFn
+from symnet.nn import layers, losses
 
 
 class _Named(sp.Function):

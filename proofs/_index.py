@@ -2,7 +2,7 @@
 
 `entry(M, r, c)` is the (r, c) entry of a matrix expression written as a scalar formula with
 `sympy.Sum` over symbolic ranges: what each node *means*, independent of how symnet prints or
-generates it (the explicit-matrix counterpart is `symnet.evaluate.interpret`). SymPy then
+generates it (the explicit-matrix counterpart is `symnet.derivation.evaluate.interpret`). SymPy then
 differentiates such formulas with respect to one matrix entry — ∂Xᵢₜ/∂Xₖₗ becomes a pair of
 KroneckerDeltas — and `.doit()` sums the deltas away. A rule proved this way holds for every
 batch size and every width at once: a *general* proof.
@@ -21,7 +21,7 @@ import itertools
 import sympy as sp
 from sympy import HadamardProduct, MatAdd, MatMul, MatrixSymbol, OneMatrix, Transpose, ZeroMatrix
 
-from symnet.matexpr import B, Elementwise, LogSumExp, Softmax, SumEntries
+from symnet.algebra.matexpr import B, Elementwise, LogSumExp, Softmax, SumEntries
 
 # Widths: symbolic, like the batch size B. Indices: i, j run over an output, k, l over an input.
 n, m = sp.symbols("n m", integer=True, positive=True)

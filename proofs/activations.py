@@ -1,6 +1,6 @@
 """Every activation's derivative, in the cheap form symnet generates, is the derivative.
 
-For each entry of `symnet.layers.ACTIVATIONS` the layer's `derivative` (a Lambda in x, or in
+For each entry of `symnet.nn.layers.ACTIVATIONS` the layer's `derivative` (a Lambda in x, or in
 (x, y) with y = f(x) the output the forward pass holds: σ′ = y(1 − y)) is checked against
 d/dx of the formula, differentiated after rewriting it in exp, so that neither `fdiff` nor the
 derivative search is trusted.
@@ -19,9 +19,9 @@ from functools import partial
 
 import sympy as sp
 
-from symnet import layers
-from symnet.functions import x
-from symnet.printing import latex_expr, latex_label
+from symnet.algebra.functions import x
+from symnet.algebra.notation import latex_expr, latex_label
+from symnet.nn import layers
 from symnet.prove import Theorem
 
 p = sp.Symbol("p", positive=True)

@@ -14,7 +14,7 @@ Bounded: for every depth, every width of every layer, and every batch size withi
 of each `Family` below, a network is built from symnet's layers (`Dense`, a generic activation
 f, a generic loss ℓ, L2 decay λ = 1/10) and derived by `symnet.derive`, the real code path.
 Every input, target and parameter entry is its own symbol; the derivation's equations are
-evaluated on them with `symnet.evaluate.interpret`; and each entry of every δ_k and every
+evaluated on them with `symnet.derivation.evaluate.interpret`; and each entry of every δ_k and every
 parameter gradient is compared with `sympy.diff` of the fully expanded scalar loss. f and ℓ are
 undefined functions (see `_generic`), so the check holds for every activation and element-wise
 loss at once.
@@ -34,7 +34,7 @@ from functools import partial
 import sympy as sp
 
 from symnet import Dense, Network, SoftmaxCrossEntropy, derive
-from symnet.evaluate import interpret
+from symnet.derivation.evaluate import interpret
 from symnet.prove import Theorem
 
 from ._explicit import evaluate, symbols

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import sympy as sp
 
-from symnet import rules
-from symnet.matexpr import B, ScalarFn
+from symnet.algebra import rules
+from symnet.algebra.matexpr import B, ScalarFn
 from symnet.prove import Theorem
 
 from ._generic import _Named, f, fp, x, y

@@ -21,11 +21,12 @@ from functools import partial
 import sympy as sp
 from sympy.simplify.simplify import factor_sum
 
-from symnet import losses, rules
-from symnet.functions import sigmoid, x, y
-from symnet.matexpr import B, Softmax
-from symnet.printing import latex_expr as tex
-from symnet.printing import latex_label
+from symnet.algebra import rules
+from symnet.algebra.functions import sigmoid, x, y
+from symnet.algebra.matexpr import B, Softmax
+from symnet.algebra.notation import latex_expr as tex
+from symnet.algebra.notation import latex_label
+from symnet.nn import losses
 from symnet.prove import Theorem
 
 from ._index import entry, k, l, n, scalar

@@ -13,8 +13,8 @@ from functools import partial
 
 import sympy as sp
 
-from symnet import functions
-from symnet.printing import latex_expr
+from symnet.algebra import functions
+from symnet.algebra.notation import latex_expr
 from symnet.prove import Theorem
 
 x = functions.x

@@ -35,12 +35,13 @@ from functools import partial
 
 import sympy as sp
 
-from symnet import Dense, Network, derive, rules
-from symnet.evaluate import interpret
-from symnet.matexpr import B
-from symnet.normalization import SQRT, BatchNorm, LayerNorm, _sqrt_derivative
-from symnet.printing import GREEK
-from symnet.printing import latex_expr as tex
+from symnet import Dense, Network, derive
+from symnet.algebra import rules
+from symnet.algebra.matexpr import B
+from symnet.algebra.notation import GREEK
+from symnet.algebra.notation import latex_expr as tex
+from symnet.derivation.evaluate import interpret
+from symnet.nn.normalization import SQRT, BatchNorm, LayerNorm, _sqrt_derivative
 from symnet.prove import Theorem
 
 from ._explicit import evaluate, symbols

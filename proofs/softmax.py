@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import sympy as sp
 
-from symnet import rules
-from symnet.matexpr import B
-from symnet.printing import latex_expr as tex
+from symnet.algebra import rules
+from symnet.algebra.matexpr import B
+from symnet.algebra.notation import latex_expr as tex
 from symnet.prove import Theorem
 
 from ._index import entry, i, j, k, l, n, pullback

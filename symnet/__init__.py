@@ -6,12 +6,15 @@ checks gradients against it.
 """
 
 from . import testing  # symnet.testing.assert_gradients_match, for users' own test suites
-from .check import CheckReport, check
-from .codegen import codegen
-from .derivation import Derivation, Equation, derive
+from ._version import __version__
+from .checking.check import CheckReport, check
+from .checking.report import ParamResult, Report
+from .checking.verify import verify
+from .codegen.model import Model, compile
+from .codegen.module import codegen
+from .derivation.chain import Derivation, Equation, derive
 from .errors import DataError, ShapeError, SpecError, SymnetError
-from .explicit import explicit
-from .layers import (
+from .nn.layers import (
     ELU,
     GELU,
     Activation,
@@ -25,23 +28,19 @@ from .layers import (
     Softplus,
     Tanh,
 )
-from .losses import (
+from .nn.losses import (
     MSE,
     BCEWithLogits,
     BinaryCrossEntropy,
     CrossEntropy,
     SoftmaxCrossEntropy,
 )
-from .model import Model, compile
-from .network import Network
-from .normalization import BatchNorm, LayerNorm
+from .nn.network import Network
+from .nn.normalization import BatchNorm, LayerNorm
+from .nn.spec import describe, load, parse
+from .printing.explicit import explicit
 from .prove import prove
-from .report import ParamResult, Report
-from .spec import describe, load, parse
-from .train import train
-from .verify import verify
-
-__version__ = "0.1.0"
+from .training.train import train
 
 __all__ = [
     "Activation",
@@ -86,4 +85,5 @@ __all__ = [
     "testing",
     "train",
     "verify",
+    "__version__",
 ]

@@ -36,7 +36,7 @@ def arguments(add):
 
 
 def _network(spec: str):
-    from .spec import network_from
+    from .nn.spec import network_from
 
     return network_from(spec)
 
@@ -58,8 +58,8 @@ def _derive_arguments(p):
 @command("derive", "print the backpropagation equations of a network")
 @arguments(_derive_arguments)
 def _derive(args) -> int:
-    from .derivation import derive
-    from .explicit import explicit
+    from .derivation.chain import derive
+    from .printing.explicit import explicit
 
     net = _network(args.spec)
     if args.explicit:
@@ -84,14 +84,14 @@ def _codegen_arguments(p):
 @command("codegen", "generate a standalone NumPy module: forward, loss, gradients, training")
 @arguments(_codegen_arguments)
 def _codegen(args) -> int:
-    from .codegen import codegen
-    from .module import write_module
+    from .codegen.module import codegen
+    from .files import write_file
 
     source = codegen(_network(args.spec), dtype=args.dtype)
     if args.output is None:
         print(source, end="")
     else:
-        write_module(args.output, source, force=args.force)
+        write_file(args.output, source, force=args.force)
         print(f"wrote {args.output} ({source.count(chr(10))} lines; needs only NumPy)")
     return 0
 
@@ -117,11 +117,11 @@ def _train_arguments(p):
 @command("train", "train a network on a dataset with the generated NumPy code")
 @arguments(_train_arguments)
 def _train(args) -> int:
-    from . import datasets
+    from .codegen.model import compile
     from .errors import ShapeError
-    from .model import compile
-    from .spec import describe
-    from .train import plot, train
+    from .nn.spec import describe
+    from .training import datasets
+    from .training.train import plot, train
 
     net = _network(args.spec)
     data = datasets.load(args.data, target=args.target, seed=args.seed)
@@ -177,14 +177,14 @@ def _graph_arguments(p):
 def _graph(args) -> int:
     from pathlib import Path
 
-    from .graph import dot, render
-    from .module import write_module
+    from .files import write_file
+    from .printing.graph import dot, render
 
     text = dot(_network(args.spec), equations=args.equations, reads=args.reads)
     if args.output is None:
         print(text, end="")
     elif Path(args.output).suffix.lower() in (".dot", ".gv"):
-        write_module(args.output, text, force=args.force)  # atomic, refuses to overwrite
+        write_file(args.output, text, force=args.force)  # atomic, refuses to overwrite
         print(f"wrote {args.output}")
     else:
         render(text, args.output, force=args.force)
@@ -239,7 +239,7 @@ def _check_arguments(p):
                   "disagree)")
 @arguments(_check_arguments)
 def _check(args) -> int:
-    from .check import check
+    from .checking.check import check
 
     report = check(_network(args.spec), seed=args.seed, batch=args.batch, dtype=args.dtype)
     print(report.to_json(indent=2) if args.json else report)
@@ -262,8 +262,8 @@ def _verify_arguments(p):
 def _verify(args) -> int:
     import numpy as np
 
+    from .checking.verify import verify
     from .errors import DataError
-    from .verify import verify
 
     module = _user_module(args.file)
     needed = ["grads", "make_case"] + ([] if args.net else ["loss"])

@@ -15,11 +15,11 @@ EPOCHS, LR = 2000, 2.0  # full-batch SGD; reaches 100% on XOR from every seed we
 
 
 def run(spec: str = SPEC, seed: int = 0, out=print) -> int:
-    from .datasets import xor
-    from .derivation import derive
-    from .model import compile
-    from .spec import parse
-    from .train import train
+    from .codegen.model import compile
+    from .derivation.chain import derive
+    from .nn.spec import parse
+    from .training.datasets import xor
+    from .training.train import train
 
     start = time.perf_counter()
     net = parse(spec)

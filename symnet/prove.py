@@ -247,7 +247,7 @@ def _opaque(e) -> bool:
 
 
 def _latex(expr) -> str:
-    from .printing import latex_expr
+    from .algebra.notation import latex_expr
 
     if expr is None:
         return ""
@@ -352,7 +352,7 @@ def prove(directory=None, *, only: str | None = None, on_result=None,
     theorems its own layers need: the derivative of each custom activation, in the form symnet
     generates for it."""
     if network is not None and not hasattr(network, "layers"):
-        from .spec import network_from
+        from .nn.spec import network_from
 
         network = network_from(network)
     results = []

@@ -6,7 +6,7 @@ from fractions import Fraction
 import numpy as np
 import sympy as sp
 
-from symnet.evaluate import interpret
+from symnet.derivation.evaluate import interpret
 
 
 def exact(v):

@@ -11,12 +11,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from symnet.check import COMPARISONS, CheckReport, _off_kinks, check
-from symnet.derivation import derive
+from symnet.checking.check import COMPARISONS, CheckReport, _off_kinks, check
+from symnet.checking.kinks import Kinks
+from symnet.checking.mutants import mutants
+from symnet.derivation.chain import derive
 from symnet.errors import DataError, SpecError
-from symnet.kinks import Kinks
-from symnet.mutants import mutants
-from symnet.spec import parse
+from symnet.nn.spec import parse
 from symnet.testing.strategies import networks
 
 FEW = settings(max_examples=6, deadline=None)

@@ -7,9 +7,9 @@ import textwrap
 
 import pytest
 
+from symnet.checking.mutants import mutants
 from symnet.cli import main
-from symnet.model import compile as real_compile
-from symnet.mutants import mutants
+from symnet.codegen.model import compile as real_compile
 
 # A user's file: a two-layer tanh MLP with MSE averaged over all entries (symnet's mse).
 USER = '''
@@ -74,7 +74,7 @@ def test_check_wrong(capsys, monkeypatch):
         return real_compile(wrong.derivation, dtype)
 
     # The module, not sn.check (the function of the same name that symnet re-exports).
-    monkeypatch.setattr(sys.modules["symnet.check"], "compile", broken)
+    monkeypatch.setattr(sys.modules["symnet.checking.check"], "compile", broken)
     code, out, _ = run(capsys, "check", "3-4-2 tanh mse")
     assert code == 1
     assert "disagree" in out and "wrong" in out

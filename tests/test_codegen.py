@@ -13,11 +13,11 @@ from hypothesis import strategies as st
 
 import symnet as sn
 from symnet.cli import main
-from symnet.codegen import codegen
-from symnet.layers import ACTIVATIONS
-from symnet.losses import LOSSES
-from symnet.model import compile
-from symnet.module import write_module
+from symnet.codegen.model import compile
+from symnet.codegen.module import codegen
+from symnet.files import write_file
+from symnet.nn.layers import ACTIVATIONS
+from symnet.nn.losses import LOSSES
 
 LOSS_NAMES = sorted(LOSSES)
 
@@ -265,7 +265,7 @@ def test_bad_input_gets_clear_errors():
 def test_written_module_runs_without_sympy_and_matches_compile(tmp_path):
     spec = "3-5-4 tanh softmax_ce weight_decay=0.01"
     model = compile(spec)
-    write_module(tmp_path / "mlp.py", codegen(spec))
+    write_file(tmp_path / "mlp.py", codegen(spec))
     rng = np.random.default_rng(0)
     params, X, y = model.init(2), rng.standard_normal((6, 3)), rng.integers(0, 4, 6)
     np.savez(tmp_path / "inputs.npz", X=X, Y=np.eye(4)[y], **params)

@@ -5,14 +5,14 @@ import numpy as np
 import pytest
 import sympy as sp
 from _exact import check_against_sympy_diff, directional_check, equal, rationals
+from symnet.nn.activation import CustomActivation
 
 import symnet as sn
-from symnet import datasets
-from symnet.custom import CustomActivation
-from symnet.functions import sigmoid, x
-from symnet.layers import Softmax
-from symnet.losses import CrossEntropy
-from symnet.normalization import BatchNorm
+from symnet.algebra.functions import sigmoid, x
+from symnet.nn.layers import Softmax
+from symnet.nn.losses import CrossEntropy
+from symnet.nn.normalization import BatchNorm
+from symnet.training import datasets
 
 SWISH = "x * sigmoid(beta * x)"
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import symnet as sn
-from symnet import datasets
+from symnet.training import datasets
 
 
 def test_generated_sets():

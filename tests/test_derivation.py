@@ -7,7 +7,8 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import symnet as sn
-from symnet.evaluate import interpret
+from symnet.nn.losses import LOSSES
+from symnet.derivation.evaluate import interpret
 from symnet.testing.strategies import cases, networks
 
 # SymPy's diff walks expression trees, not DAGs: the expanded loss of a deep, wide network is a
@@ -20,7 +21,7 @@ MAX_TREE = 3_000
 # sums makes each 60-digit comparison cost seconds, and one depth-3 example ran past ten
 # minutes. The Softmax layer and `ce` are proved in general (proofs/softmax.py, losses.py) and
 # compared with sympy.diff in tests/test_normalization.py's mixed networks.
-EXPANDABLE_LOSSES = [name for name in sn.losses.LOSSES if name != "ce"]
+EXPANDABLE_LOSSES = [name for name in LOSSES if name != "ce"]
 
 
 def _symbols(prefix, rows, cols):

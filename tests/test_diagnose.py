@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from symnet.diagnose import Truth, diagnose, shape_diagnosis
+from symnet.checking.diagnose import Truth, diagnose, shape_diagnosis
 
 B, N_OUT, LAM = 8, 5, 0.1
 

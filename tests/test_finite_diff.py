@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from symnet.checking.finite_diff import Loss, eps_of, step_size
 from symnet.errors import DataError
-from symnet.finite_diff import Loss, eps_of, step_size
 
 
 def smooth_loss(p, X, Y):  # L = Σ sin(W)·X + ½ Σ W², exact gradient below

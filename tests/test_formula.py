@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import symnet as sn
-from symnet.formula import MAX_DEPTH, MAX_LENGTH, parse_formula
-from symnet.functions import sigmoid, softplus, x
+from symnet.algebra.formula import MAX_DEPTH, MAX_LENGTH, parse_formula
+from symnet.algebra.functions import sigmoid, softplus, x
 
 beta = sp.Symbol("beta", real=True)
 

@@ -3,8 +3,8 @@ import pytest
 import sympy as sp
 
 import symnet as sn
-from symnet.functions import cheapest_form, cost, sigmoid, softplus, x, y
-from symnet.layers import ACTIVATIONS
+from symnet.algebra.functions import cheapest_form, cost, sigmoid, softplus, x, y
+from symnet.nn.layers import ACTIVATIONS
 
 
 def test_named_function_derivatives_are_derived_from_their_definitions():

@@ -12,9 +12,9 @@ import shutil
 import pytest
 
 import symnet as sn
-from symnet import graph
 from symnet.cli import main
 from symnet.errors import DataError
+from symnet.printing import graph
 
 SPEC = "2-3-1 sigmoid sigmoid mse"
 _NODE = re.compile(r'^  "(\w+)" \[(.*)\];$')

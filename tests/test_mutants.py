@@ -9,11 +9,11 @@ import pytest
 from corpus import make_data, make_mlp
 from corpus.deep import make_case, make_deep, spec
 
-from symnet.derivation import derive
+from symnet.checking.mutants import MUTANTS, Suspects, mutants
+from symnet.checking.verify import verify
+from symnet.derivation.chain import derive
 from symnet.errors import DataError, ShapeError
-from symnet.mutants import MUTANTS, Suspects, mutants
-from symnet.spec import parse
-from symnet.verify import verify
+from symnet.nn.spec import parse
 
 KEYS = {fn.__name__ for fn in MUTANTS}
 
@@ -31,7 +31,7 @@ def failing(report):
     "2-3-1 relu sigmoid bce",
 ])
 def test_every_mutant_compiles_and_changes_some_gradient(text):
-    from symnet.model import compile
+    from symnet.codegen.model import compile
 
     d = derive(parse(text))
     suspects = Suspects.of(d)  # each mutant compiled once, as verify(net=…) uses them

@@ -11,10 +11,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import symnet as sn
-from symnet.evaluate import interpret
-from symnet.layers import Softmax
-from symnet.losses import CrossEntropy
-from symnet.normalization import BatchNorm, LayerNorm
+from symnet.derivation.evaluate import interpret
+from symnet.nn.layers import Softmax
+from symnet.nn.losses import CrossEntropy
+from symnet.nn.normalization import BatchNorm, LayerNorm
 
 NORMS = [BatchNorm, LayerNorm]
 

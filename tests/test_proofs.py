@@ -6,11 +6,12 @@ from __future__ import annotations
 import pytest
 import sympy as sp
 
-from symnet import layers, losses, rules
+from symnet.algebra import rules
+from symnet.algebra.functions import x, y
+from symnet.algebra.matexpr import ScalarFn
 from symnet.cli import main
 from symnet.errors import SymnetError
-from symnet.functions import x, y
-from symnet.matexpr import ScalarFn
+from symnet.nn import layers, losses
 from symnet.prove import Theorem, decide, discover, markdown, prove, run, table
 
 
@@ -110,7 +111,7 @@ def test_prove_a_networks_custom_activations(capsys):
 
 
 def test_wrong_custom_derivative_fails(monkeypatch):
-    from symnet.custom import CustomActivation
+    from symnet.nn.activation import CustomActivation
 
     wrong = ScalarFn("d_act", "act′", sp.Lambda(x, sp.tanh(x)))  # mish′ is not tanh
     monkeypatch.setattr(CustomActivation, "derivative", property(lambda self: wrong))
@@ -213,7 +214,7 @@ def test_wrong_learned_scalar_rule_fails(monkeypatch):
 
 
 def test_wrong_custom_partial_fails(monkeypatch):
-    from symnet.custom import CustomActivation
+    from symnet.nn.activation import CustomActivation
 
     right = CustomActivation.dfdthetas.func
 

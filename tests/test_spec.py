@@ -1,7 +1,7 @@
 import pytest
 
 import symnet as sn
-from symnet.spec import describe, load, network_from
+from symnet.nn.spec import describe, load, network_from
 
 
 def test_parse_matches_python_construction():

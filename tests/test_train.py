@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 
 import symnet as sn
-from symnet import datasets
 from symnet.cli import main
-from symnet.model import compile
-from symnet.train import History, accuracy, plot
+from symnet.codegen.model import compile
+from symnet.training import datasets
+from symnet.training.train import History, accuracy, plot
 
 
 @pytest.fixture(scope="module")

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from corpus import BUGGY, CORRECT, make_data, make_mlp
 
+from symnet.checking.verify import verify
 from symnet.errors import DataError
 from symnet.testing import assert_gradients_match
-from symnet.verify import verify
 
 
 def run(case, reference=False, **kw):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from symnet.verify import verify
+from symnet.checking.verify import verify
 
 
 def assert_gradients_match(grads, *, loss=None, params, X, Y, **kwargs):

@@ -19,9 +19,9 @@ from fractions import Fraction
 import numpy as np
 from hypothesis import strategies as st
 
-from ..layers import ACTIVATIONS, Dense, Softmax
-from ..losses import LOSSES
-from ..network import Network
+from symnet.nn.layers import ACTIVATIONS, Dense, Softmax
+from symnet.nn.losses import LOSSES
+from symnet.nn.network import Network
 
 
 @st.composite

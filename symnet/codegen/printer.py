@@ -1,0 +1,555 @@
+"""NumPy code from a derivation: one printer, one block of statements per function.
+
+`NumPyCodePrinter` extends SymPy's `NumPyPrinter` by one `_print_<ClassName>` method per node,
+so a new node (LayerNorm, …) needs one method here and nothing else:
+
+    MatMul → `@`   HadamardProduct → `*`   Transpose → `.T`   𝟙bᵀ → `b` (broadcast, b is 1-D)
+    Gᵀ𝟙 → `G.sum(axis=0)`   c·𝟙 → `c`   SumEntries → `.sum()`   Softmax, LogSumExp → shifted by
+    the row max   Elementwise → the function's formula with the operand arrays substituted.
+
+A formula prints as NumPy arithmetic: σ and softplus call overflow-free helpers, a Piecewise is
+`np.maximum`, a comparison, or `np.where` with each branch evaluated only where it cannot
+overflow (ELU's e^x sees min(x, 0)). The loss on probabilities (BCE) is clamped as PyTorch
+clamps it: log ≥ −100, and the derivative's denominator x(x − 1) kept 1e-12 away from 0.
+Constants print as Python numbers, which NumPy never lets upcast a float32 array.
+
+Each function is printed twice. The first pass counts how often each sub-expression is printed
+(not descending into repeats); the second names every repeated one once (`t1 = Z1 > 0`), so
+common sub-expressions are computed once, also across equations (softmax and log-sum-exp share
+their row max and exponentials; MSE and its derivative share A − Y). Statements are then
+followed by `del` of every array at its last use, so a training step keeps only what the
+backward pass still needs (a sigmoid layer keeps A, never Z).
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from dataclasses import dataclass
+
+import sympy as sp
+from sympy import HadamardProduct, MatAdd, MatMul, MatrixSymbol, OneMatrix, Transpose
+from sympy.core.relational import Relational
+from sympy.printing.numpy import NumPyPrinter
+from sympy.printing.precedence import precedence
+
+from ..algebra.matexpr import B, Elementwise
+from ..algebra.notation import unicode_expr
+from ..errors import SpecError
+
+# ── helpers the generated code may call (emitted only when used) ───────────────────────────
+
+HELPERS = {
+    "_sigmoid": '''\
+def _sigmoid(x):
+    """σ(x) = 1/(1 + e^(−x)), written with e^(−|x|) ≤ 1 so that nothing overflows."""
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1, e) / (1 + e)
+''',
+    "_softplus": '''\
+def _softplus(x):
+    """log(1 + e^x) = logaddexp(0, x), which never overflows."""
+    return np.logaddexp(0, x)
+''',
+    "_erf": '''\
+def _erf(x):
+    """erf entry by entry: NumPy has none, and math.erf is right to the last bit (this one
+    function loops in Python, over the entries)."""
+    import math
+
+    return np.frompyfunc(math.erf, 1, 1)(x).astype(x.dtype)
+''',
+    "_log": '''\
+def _log(p):
+    """log p clamped to ≥ −100, as PyTorch's BCELoss does (log 0 = −inf would poison L)."""
+    with np.errstate(divide="ignore"):
+        return np.maximum(np.log(p), -100)
+''',
+}
+
+DENOMINATOR_FLOOR = 1e-12  # PyTorch's BCELoss backward: grad = (x − y) / max(x(1 − x), 1e-12)
+
+
+class ClampedLog(sp.Function):
+    """log, printed as `_log` (clamped at −100) inside losses on probabilities."""
+
+    nargs = 1
+
+
+# ── parenthesizing printed code by Python's own precedence ─────────────────────────────────
+
+_PRECEDENCE = {
+    ast.Lambda: 0, ast.IfExp: 1, ast.BoolOp: 2, ast.Compare: 5, ast.BinOp: 10, ast.UnaryOp: 12,
+}
+_BINOP = {ast.Add: 10, ast.Sub: 10, ast.Mult: 11, ast.MatMult: 11, ast.Div: 11, ast.Pow: 13}
+ATOM, UNARY, PRODUCT, SUM = 15, 12, 11, 10
+
+
+def _precedence(code: str) -> int:
+    node = ast.parse(code, mode="eval").body
+    if isinstance(node, ast.BinOp):
+        return _BINOP.get(type(node.op), 10)
+    return _PRECEDENCE.get(type(node), ATOM)
+
+
+def wrap(code: str, level: int = UNARY) -> str:
+    """`code` in parentheses unless it binds at least as tightly as `level`."""
+    return code if _precedence(code) >= level else f"({code})"
+
+
+# ── statements of one generated function ───────────────────────────────────────────────────
+
+
+@dataclass
+class Statement:
+    target: str
+    code: str
+    comment: str | None = None
+
+
+class Block:
+    """The statements of one function body, in order; `let` names a temporary once per code."""
+
+    def __init__(self, reserved=()):
+        self.statements: list[Statement] = []
+        self._by_code: dict[str, str] = {}
+        self._taken = set(reserved)
+
+    def fresh(self, hint: str | None = None) -> str:
+        if hint and hint.isidentifier() and hint not in self._taken:
+            name = hint
+        else:
+            n = 1
+            while f"t{n}" in self._taken:
+                n += 1
+            name = f"t{n}"
+        self._taken.add(name)
+        return name
+
+    def let(self, code: str, hint: str | None = None) -> str:
+        if code not in self._by_code:
+            name = self.fresh(hint)
+            self.statements.append(Statement(name, code))
+            self._by_code[code] = name
+        return self._by_code[code]
+
+    def assign(self, target: str, code: str, comment: str | None = None):
+        self._taken.add(target)
+        self.statements.append(Statement(target, code, comment))
+
+    def lines(self, keep=()) -> list[str]:
+        """The statements, each array deleted right after its last use (unless kept)."""
+        targets = {s.target for s in self.statements}
+        last_use = {}
+        for i, s in enumerate(self.statements):
+            for name in re.findall(r"[A-Za-z_]\w*", s.code):
+                if name in targets:
+                    last_use[name] = i
+        out = []
+        for i, s in enumerate(self.statements):
+            if s.comment:
+                out.append(f"# {s.comment}")
+            out.append(f"{s.target} = {s.code}")
+            dead = [n for n, j in last_use.items() if j == i and n not in keep]
+            if dead:
+                out.append("del " + ", ".join(dead))
+        return out
+
+
+# ── the printer ────────────────────────────────────────────────────────────────────────────
+
+
+class Context:
+    """What the printers of one module share: operand placeholders and the helpers used."""
+
+    def __init__(self, guarded=(), ndims=None):
+        self.guarded = frozenset(guarded)  # ScalarFn names whose first argument is a probability
+        self.known: dict[str, int] = dict(ndims or {})  # ndim of each named array (b1: 1)
+        self.ndims: dict[sp.Basic, int] = {}
+        self.placeholders: dict[sp.Basic, sp.Dummy] = {}
+        self.operands: dict[sp.Dummy, sp.Basic] = {}
+        self.helpers: set[str] = set()
+        self._bodies: dict[sp.Basic, sp.Expr] = {}
+
+    def placeholder(self, operand) -> sp.Dummy:
+        if operand not in self.placeholders:
+            d = sp.Dummy(f"op{len(self.placeholders)}", real=True)
+            self.placeholders[operand], self.operands[d] = d, operand
+        return self.placeholders[operand]
+
+    def body(self, e) -> sp.Expr:
+        """The scalar formula of Elementwise `e` in placeholders for its operand arrays."""
+        if e not in self._bodies:
+            args = [self.placeholder(op) for op in e.operands]
+            body = e.fn.lam(*args)
+            if e.fn.name in self.guarded:
+                body = _guard(body, args)
+            self._bodies[e] = sp.factor_terms(_fold_constants(body))
+        return self._bodies[e]
+
+
+def _fold_constants(expr):
+    """Every non-integer constant (√2/√π, 8943/200000) as one float: fewer operations."""
+    return expr.replace(
+        lambda e: e.is_number and not (e.is_Integer or e.is_Float) and isinstance(e, sp.Expr),
+        lambda e: sp.Float(e.evalf(20), 20),
+    )
+
+
+def _guard(body, args):
+    """BCE as PyTorch computes it: log clamped at −100, denominators kept away from 0 with the
+    sign they have inside the domain (x = y = 1/2)."""
+    body = body.replace(sp.log, ClampedLog)
+    num, den = sp.fraction(sp.together(body))
+    if den.is_number:
+        return body
+    sign = den.subs({a: sp.Rational(1, 2) for a in args})
+    floor = sp.Float(DENOMINATOR_FLOOR)
+    return num / (sp.Min(den, -floor) if sign < 0 else sp.Max(den, floor))
+
+
+def _has_batch(dim) -> bool:
+    return sp.sympify(dim).has(B)
+
+
+def _ones(m, rows=None, cols=None) -> bool:
+    """Whether `m` is 𝟙 with `rows` rows or `cols` columns (whichever is given)."""
+    return isinstance(m, OneMatrix) and (rows is None or m.shape[0] == rows) and (
+        cols is None or m.shape[1] == cols)
+
+
+def _worth_naming(expr) -> bool:
+    """Whether a repeated `expr` should be computed once: array-valued and not a bare name."""
+    if isinstance(expr, sp.Atom | MatrixSymbol | OneMatrix) or not isinstance(
+        expr, sp.Expr | Relational
+    ):
+        return False
+    if isinstance(expr, Transpose) and isinstance(expr.arg, MatrixSymbol):
+        return False  # W.T is a view: free
+    if isinstance(expr, sp.Mul) and len(expr.args) == 2 and expr.args[0] == -1:
+        return False  # −x: naming it saves nothing
+    return bool(expr.free_symbols - {B})
+
+
+class NumPyCodePrinter(NumPyPrinter):
+    """Prints symnet's matrix expressions as NumPy code; see the module docstring."""
+
+    def __init__(self, context: Context, block: Block, *, counts=None, shared=frozenset()):
+        super().__init__({"fully_qualified_modules": True, "inline": True})
+        self.context, self.block = context, block
+        self.counts = counts  # first pass: {expr: times printed}
+        self.shared = shared  # second pass: the expressions printed more than once
+        self.named: dict[sp.Basic, str] = {}
+
+    def _print(self, expr, **kwargs):
+        if not _worth_naming(expr):
+            return super()._print(expr, **kwargs)
+        if self.counts is not None:
+            seen = self.counts.get(expr, 0)
+            self.counts[expr] = seen + 1
+            return "_" if seen else super()._print(expr, **kwargs)
+        if expr in self.shared:
+            if expr not in self.named:
+                code = super()._print(expr, **kwargs)
+                self.named[expr] = code if code.isidentifier() else self.block.let(code)
+            return self.named[expr]
+        return super()._print(expr, **kwargs)
+
+    def parenthesize(self, item, level, strict=False):
+        code = self._print(item)  # printed once: the first pass counts every print
+        prec = precedence(item)
+        if _precedence(code) >= ATOM or not (prec < level or (not strict and prec <= level)):
+            return code
+        return f"({code})"
+
+    def _module_format(self, fqn, register=True):
+        return "np." + fqn[len("numpy."):] if fqn.startswith("numpy.") else fqn
+
+    def emptyPrinter(self, expr):  # noqa: N802 - SymPy's name
+        raise SpecError(
+            f"cannot generate NumPy code for {expr}: symnet.codegen.NumPyCodePrinter has no "
+            f"_print_{type(expr).__name__} method"
+        )
+
+    # ── names and numbers ──
+    def _print_MatrixSymbol(self, e):
+        return e.name
+
+    def _print_Symbol(self, e):
+        return e.name
+
+    def _print_Dummy(self, e):
+        if e in self.context.operands:  # an operand of an Elementwise: an array
+            return wrap(self._print(self.context.operands[e]), ATOM)
+        return super()._print_Dummy(e)
+
+    def _print_Integer(self, e):
+        return str(int(e))
+
+    def _print_Float(self, e):
+        return repr(float(e))
+
+    def _print_Rational(self, e):
+        return repr(float(e))
+
+    def _print_NumberSymbol(self, e):
+        return repr(float(e))
+
+    _print_Exp1 = _print_Pi = _print_NumberSymbol
+
+    # ── matrix nodes ──
+    def _print_OneMatrix(self, e):
+        return "1"  # broadcasts
+
+    def _print_Transpose(self, e):
+        code = self._print(e.arg)
+        if self.ndim(e.arg) < 2:
+            return code  # a 1-D array is its own transpose
+        return wrap(code, ATOM) + ".T"
+
+    def _print_MatMul(self, e):
+        coeff, rest = e.as_coeff_mmul()
+        mats = []
+        for m in rest.args:  # 𝟙(a×b) = 𝟙(a×1) 𝟙(1×b); 𝟙(1×a) 𝟙(a×1) = a, a scalar
+            if isinstance(m, OneMatrix):
+                r, c = m.shape
+                parts = [OneMatrix(r, 1)] * (r != 1) + [OneMatrix(1, c)] * (c != 1)
+                for part in parts:
+                    if mats and _ones(mats[-1], rows=1) and _ones(part, cols=1):
+                        coeff *= mats.pop().shape[1]
+                    else:
+                        mats.append(part)
+            else:
+                mats.append(m)
+        if all(isinstance(m, OneMatrix) for m in mats):
+            self.context.ndims[e] = 0
+            return self._print(coeff)  # c·𝟙: the scalar broadcasts
+        if len(mats) == 1 and isinstance(mats[0], Elementwise):  # c·f(…): one formula
+            self.context.ndims[e] = self.ndim(mats[0])
+            return self._print(_fold_constants(coeff * self.context.body(mats[0])))
+        code, self.context.ndims[e] = self._product(mats)
+        return self._scaled(coeff, code)
+
+    def _product(self, mats) -> tuple[str, int]:
+        """Code and NumPy ndim of a product in which 𝟙 factors are sums and broadcasts, not
+        matmuls. Sums over the batch or within a row of numbered width are 1-D (biases and
+        their gradients, per-feature statistics); sums along a batch-sized axis keep it."""
+        first, last = mats[0], mats[-1]
+        if len(mats) == 1:
+            return self._print(first), self.ndim(first)
+        if len(mats) == 3 and _ones(first, rows=1) and _ones(last, cols=1):
+            return wrap(self._print(mats[1]), ATOM) + ".sum().reshape(1)", 1  # 𝟙ᵀ M 𝟙
+        if _ones(first, cols=1):  # 𝟙 r: a row copied into every row (broadcasting)
+            return self._product(mats[1:])
+        if _ones(last, cols=1):  # M 𝟙: row sums
+            rest = mats[:-1]
+            rows = rest[0].shape[0]
+            if (len(rest) == 1 and isinstance(rest[0], Transpose) and not _has_batch(rows)
+                    and self.ndim(rest[0].arg) == 2):
+                return wrap(self._print(rest[0].arg), ATOM) + ".sum(axis=0)", 1  # Gᵀ 𝟙
+            code, nd = self._product(rest)
+            code = wrap(code, ATOM)
+            if nd < 2:  # a row, 1-D: its total, as a 1-element array
+                return code + ".sum(keepdims=True)", 1
+            if _has_batch(rows):
+                return code + ".sum(axis=1, keepdims=True)", 2
+            return code + ".sum(axis=1)", 1
+        if _ones(last, rows=1):  # c 𝟙ᵀ: a column copied into every column
+            code, nd = self._product(mats[:-1])
+            if nd == 2 or first.shape[0] == 1:
+                return code, nd
+            return wrap(code, ATOM) + "[:, None]", 2
+        if _ones(first, rows=1):  # 𝟙ᵀ M: column sums
+            code, nd = self._product(mats[1:])
+            code = wrap(code, ATOM)
+            if nd < 2:
+                return code + ".sum(keepdims=True)", 1
+            if _has_batch(last.shape[1]):
+                return code + ".sum(axis=0, keepdims=True)", 2
+            return code + ".sum(axis=0)", 1
+        return " @ ".join(wrap(self._print(m), UNARY) for m in mats), 2
+
+    def ndim(self, e) -> int:
+        """The ndim of the NumPy array printed for `e` (0 for 𝟙, which prints as 1)."""
+        memo = self.context.ndims
+        if e not in memo:
+            if isinstance(e, MatrixSymbol):
+                return self.context.known.get(e.name, 2)
+            if isinstance(e, OneMatrix):
+                memo[e] = 0
+            elif isinstance(e, Transpose):
+                memo[e] = self.ndim(e.arg)
+            elif isinstance(e, MatMul):
+                NumPyCodePrinter(self.context, Block())._print_MatMul(e)  # records it
+            elif isinstance(e, MatAdd | HadamardProduct | Elementwise):
+                ops = e.operands if isinstance(e, Elementwise) else e.args
+                memo[e] = max(self.ndim(a) for a in ops if a.is_Matrix)
+            else:
+                memo[e] = 2
+        return memo[e]
+
+    def _scaled(self, coeff, product: str) -> str:
+        if coeff == 1:
+            return product
+        if coeff == -1:
+            return "-" + wrap(product, UNARY)
+        num, den = sp.fraction(coeff)
+        if num == 1:
+            return f"{wrap(product, PRODUCT)} / {wrap(self._print(den), UNARY)}"
+        return f"{wrap(self._print(coeff), UNARY)} * {wrap(product, UNARY)}"
+
+    def _print_MatAdd(self, e):
+        plus, minus = [], []
+        for term in e.args:
+            coeff, rest = term.as_coeff_mmul() if isinstance(term, MatMul) else (sp.S.One, term)
+            if coeff.is_number and coeff < 0:
+                mats = rest.args
+                minus.append(MatMul(-coeff, *mats) if coeff != -1 else
+                             (mats[0] if len(mats) == 1 else MatMul(*mats)))
+            else:
+                plus.append(term)
+        text = " + ".join(wrap(self._print(t), SUM) for t in plus) or "0"
+        for t in minus:
+            text += " - " + wrap(self._print(t), PRODUCT)
+        return text
+
+    def _print_HadamardProduct(self, e):
+        return " * ".join(wrap(self._print(a), UNARY) for a in e.args)
+
+    def _print_SumEntries(self, e):
+        if isinstance(e.arg, HadamardProduct) and len(e.arg.args) == 2:
+            a, b = (self._print(m) for m in e.arg.args)
+            return f"np.vdot({a}, {b})"  # Σ A ⊙ B without the temporary A ⊙ B
+        return wrap(self._print(e.arg), ATOM) + ".sum()"
+
+    def _row_exp(self, Z):
+        """Row max m, e^(Z − m) and its row sums: shared by softmax and log-sum-exp of Z."""
+        z = self._print(Z)
+        hint = z if z.isidentifier() else None
+        m = self.block.let(f"{wrap(z, ATOM)}.max(axis=1, keepdims=True)", hint and hint + "_max")
+        E = self.block.let(f"np.exp({wrap(z, PRODUCT)} - {m})", hint and hint + "_exp")
+        S = self.block.let(f"{E}.sum(axis=1, keepdims=True)", hint and hint + "_sum")
+        return m, E, S
+
+    def _print_LogSumExp(self, e):
+        m, _, S = self._row_exp(e.arg)
+        return f"np.log({S}) + {m}"
+
+    def _print_Softmax(self, e):
+        _, E, S = self._row_exp(e.arg)
+        return f"{E} / {S}"
+
+    def _print_Elementwise(self, e):
+        return self._print(self.context.body(e))
+
+    # ── scalar formulas, applied to whole arrays ──
+    def _helper(self, name, arg):
+        self.context.helpers.add(name)
+        return f"{name}({self._print(arg)})"
+
+    def _print_sigmoid(self, e):
+        return self._helper("_sigmoid", e.args[0])
+
+    def _print_softplus(self, e):
+        return self._helper("_softplus", e.args[0])
+
+    def _print_erf(self, e):
+        return self._helper("_erf", e.args[0])
+
+    def _print_ClampedLog(self, e):
+        return self._helper("_log", e.args[0])
+
+    def _print_Min(self, e):
+        return self._binary_fold("np.minimum", e.args)
+
+    def _print_Max(self, e):
+        return self._binary_fold("np.maximum", e.args)
+
+    def _binary_fold(self, fn, args):
+        # Array first, so that the constant adopts the array's dtype.
+        args = sorted(args, key=lambda a: a.is_number)
+        code = self._print(args[0])
+        for a in args[1:]:
+            code = f"{fn}({code}, {self._print(a)})"
+        return code
+
+    def _print_Relational(self, e):
+        return f"{self._print(e.lhs)} {e.rel_op} {self._print(e.rhs)}"
+
+    def _print_Pow(self, e, rational=False):
+        base, exp = e.base, e.exp
+        if exp.is_Float and exp == int(exp):
+            exp = sp.Integer(int(exp))
+        if exp.is_number and abs(float(exp)) == 0.5:
+            root = f"np.sqrt({self._print(base)})"
+            return root if exp > 0 else f"(1 / {root})"
+        if exp.is_Integer and exp < 0:
+            return f"(1 / {wrap(self._print(base ** -exp), UNARY)})"
+        if exp.is_Integer:
+            return f"{self.parenthesize(base, 60)}**{int(exp)}"
+        return f"{self.parenthesize(base, 60)}**{self._print(exp)}"
+
+    def _print_Piecewise(self, e):
+        pieces = [(p.expr, p.cond) for p in e.args]
+        if len(pieces) != 2 or pieces[1][1] is not sp.true:
+            return self._print_select(pieces)
+        (a, cond), (b, _) = pieces
+        if isinstance(cond, sp.StrictGreaterThan | sp.GreaterThan) and (a, b) == cond.args:
+            return self._binary_fold("np.maximum", [a, b])  # {v if v > k; k otherwise}
+        if (a, b) == (1, 0):
+            return self._print(cond)  # a boolean array: NumPy multiplies it as 0/1
+        a, b = _clip_branches(cond, a, b)
+        if a.is_number and b.is_number:  # both constants: take the dtype of the array tested
+            ref = wrap(self._print(cond.lhs), ATOM)
+            a, b = (f"{ref}.dtype.type({self._print(v)})" if not v.is_Integer else self._print(v)
+                    for v in (a, b))
+            if a.isdigit() and b.isdigit():
+                a = f"{ref}.dtype.type({a})"
+            return f"np.where({self._print(cond)}, {a}, {b})"
+        return f"np.where({self._print(cond)}, {self._print(a)}, {self._print(b)})"
+
+    def _print_select(self, pieces):
+        conds = ", ".join(self._print(c) for _, c in pieces[:-1])
+        values = ", ".join(self._print(v) for v, _ in pieces[:-1])
+        return f"np.select([{conds}], [{values}], default={self._print(pieces[-1][0])})"
+
+
+def _clip_branches(cond, a, b):
+    """In {a if x > k; b otherwise}, evaluate b at min(x, k) and a at max(x, k) (when they are
+    not polynomials): np.where computes both branches everywhere, and e^x must not overflow
+    where it is not used."""
+    if not (isinstance(cond, Relational) and cond.lhs.is_Symbol and cond.rhs.is_number):
+        return a, b
+    x, k = cond.lhs, cond.rhs
+    above, below = (a, b) if isinstance(cond, sp.StrictGreaterThan | sp.GreaterThan) else (b, a)
+    if not above.is_polynomial(x):
+        above = above.xreplace({x: sp.Max(x, k)})
+    if not below.is_polynomial(x):
+        below = below.xreplace({x: sp.Min(x, k)})
+    return (above, below) if isinstance(cond, sp.StrictGreaterThan | sp.GreaterThan) else (
+        below, above)
+
+
+# ── functions and modules ──────────────────────────────────────────────────────────────────
+
+
+def print_function(context: Context, equations, reserved=()) -> Block:
+    """The statements computing `equations` in order, common sub-expressions once."""
+    counts: dict = {}
+    scratch = NumPyCodePrinter(context, Block(reserved), counts=counts)
+    for eq in equations:
+        scratch.doprint(eq.rhs)
+        if eq.rhs.is_Matrix:
+            context.known[eq.name] = scratch.ndim(eq.rhs)
+    shared = frozenset(e for e, n in counts.items() if n > 1)
+    block = Block({*reserved, *(eq.name for eq in equations)})
+    printer = NumPyCodePrinter(context, block, shared=shared)
+    for eq in equations:
+        code = printer.doprint(eq.rhs)
+        block.assign(eq.name, code, f"{unicode_expr(eq.lhs)} = {unicode_expr(eq.rhs)}")
+        if eq.rhs.is_Matrix:
+            context.known[eq.name] = printer.ndim(eq.rhs)
+    return block
+
+
+__all__ = ["NumPyCodePrinter", "Block", "Context", "print_function", "wrap"]

@@ -1,0 +1,145 @@
+"""Evaluate a derivation through SymPy: the ground truth every faster path is checked against.
+
+With exact inputs (ints, `fractions.Fraction`, SymPy Rationals) the result is exact: Rationals
+where everything is rational (ReLU, MSE), closed forms such as 1/(1 + e^(−1/3)) otherwise. With
+floating-point inputs each float is taken at its exact binary value and the arithmetic is done
+with `digits` significant digits, far beyond float64.
+
+`interpret` is a small evaluator for symnet's matrix expressions on explicit SymPy matrices,
+used here and by the explicit (per-weight) printer.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+import sympy as sp
+from sympy import HadamardProduct, MatAdd, MatMul, MatrixSymbol, OneMatrix, Transpose, ZeroMatrix
+
+from ..algebra.matexpr import B, Elementwise, LogSumExp, Softmax, SumEntries
+from ..nn.data import check_batch, check_params
+
+
+def interpret(expr, env: dict, batch: int):
+    """The value of `expr` with each MatrixSymbol (and L) looked up in `env` and B = batch.
+
+    Matrices are explicit `sp.ImmutableMatrix`; results are memoized per node, so shared
+    sub-expressions are computed once."""
+    memo: dict = {}
+
+    def ev(e):
+        if e in env:
+            return env[e]
+        if e in memo:
+            return memo[e]
+        memo[e] = value = _node(e)
+        return value
+
+    def _node(e):
+        if isinstance(e, MatrixSymbol):
+            raise KeyError(f"no value for {e.name}")
+        if isinstance(e, OneMatrix | ZeroMatrix):
+            rows, cols = (int(sp.sympify(d).xreplace({B: batch})) for d in e.shape)
+            return sp.ImmutableMatrix.ones(rows, cols) * (1 if isinstance(e, OneMatrix) else 0)
+        if isinstance(e, MatAdd):
+            args = [ev(a) for a in e.args]
+            total = args[0]
+            for a in args[1:]:
+                total = total + a
+            return total
+        if isinstance(e, MatMul):
+            scalar, product = sp.S.One, None
+            for a in e.args:
+                v = ev(a)
+                if isinstance(v, sp.MatrixBase):
+                    product = v if product is None else product * v
+                else:
+                    scalar = scalar * v
+            return product.applyfunc(lambda t: scalar * t) if scalar != 1 else product
+        if isinstance(e, HadamardProduct):
+            args = [ev(a) for a in e.args]
+            out = args[0]
+            for a in args[1:]:
+                out = out.multiply_elementwise(a)
+            return out
+        if isinstance(e, Transpose):
+            return ev(e.arg).T
+        if isinstance(e, Elementwise):
+            ops = [ev(op) for op in e.operands]
+            fn = e.fn.lam
+            return sp.ImmutableMatrix(
+                ops[0].rows, ops[0].cols, lambda i, j: fn(*(op[i, j] for op in ops))
+            )
+        if isinstance(e, Softmax | LogSumExp):
+            Z = ev(e.arg)
+            rows = []
+            for i in range(Z.rows):
+                exps = [sp.exp(Z[i, k]) for k in range(Z.cols)]
+                total = sum(exps)
+                rows.append([t / total for t in exps] if isinstance(e, Softmax)
+                            else [sp.log(total)])
+            return sp.ImmutableMatrix(rows)
+        if isinstance(e, SumEntries):
+            return sum(ev(e.arg))
+        if isinstance(e, sp.MatrixBase):
+            return e
+        if e.is_Atom:
+            return e.xreplace({B: batch})
+        return e.func(*(ev(a) for a in e.args))  # scalar arithmetic around SumEntries
+
+    return ev(expr)
+
+
+def evaluate(derivation, params, X, Y, *, exact: bool | None = None, digits: int = 50):
+    """(loss, {name: gradient}) for `params`, `X`, `Y`, computed by SymPy from the equations.
+
+    `exact=None` decides from the inputs: exact when every number is an int, Fraction or SymPy
+    Rational, else floating point with `digits` digits. Exact results are NumPy arrays of
+    dtype object holding SymPy numbers; floating results are float64 arrays. Gradients have
+    the parameters' shapes (biases 1-D)."""
+    net = derivation.network
+    params = check_params(net, params, allow_exact=True)
+    X, Y = check_batch(net, X, Y, allow_exact=True)
+    values = [*params.values(), X, Y]
+    if exact is None:
+        exact = all(_is_exact(v) for arr in values for v in np.asarray(arr).ravel())
+    to_sympy = _exact_number if exact else (lambda v: sp.Float(_exact_number(v), digits))
+
+    def matrix(arr, rows, cols):
+        return sp.ImmutableMatrix(rows, cols, [to_sympy(v) for v in np.asarray(arr).ravel()])
+
+    env = {derivation.X: matrix(X, *X.shape), derivation.Y: matrix(Y, *Y.shape)}
+    for name, symbol in derivation.params.items():
+        env[symbol] = matrix(params[name], *(int(d) for d in symbol.shape))
+    batch = X.shape[0]
+    for eq in derivation.equations:
+        value = interpret(eq.rhs, env, batch)
+        # Floating mode: fold constants such as GELU's √(2/π) into numbers after each equation,
+        # or the expressions grow with depth instead of staying numbers.
+        env[eq.lhs] = value if exact else value.evalf(digits)
+
+    def out(value):
+        return value if exact else float(value)
+
+    loss = out(env[derivation.loss.lhs])
+    grads = {}
+    for name, symbol in derivation.params.items():
+        g = env[sp.MatrixSymbol(f"d{name}", *symbol.shape)]
+        arr = np.array([[out(v) for v in g.row(i)] for i in range(g.rows)], dtype=object)
+        grads[name] = arr.reshape(np.shape(params[name])).astype(object if exact else np.float64)
+    return loss, grads
+
+
+def _is_exact(v) -> bool:
+    return isinstance(v, int | np.integer | Fraction | sp.Rational) and not isinstance(v, bool)
+
+
+def _exact_number(v) -> sp.Rational:
+    if isinstance(v, Fraction):
+        return sp.Rational(v.numerator, v.denominator)
+    if isinstance(v, sp.Rational):
+        return v
+    if isinstance(v, int | np.integer):
+        return sp.Integer(int(v))
+    return sp.Rational(float(v))  # a float's exact binary value
