@@ -410,7 +410,7 @@ def timed_explicit(n: int, limit: float):
 
 
 def explicit_section(limit=10.0) -> str:
-    module = sys.modules["symnet.explicit"]  # (sn.explicit is the function)
+    module = sys.modules["symnet.printing.explicit"]  # (sn.explicit is the function)
     cap = module.MAX_SCALARS
     module.MAX_SCALARS = 10**9  # lifted for the search, reported separately
     try:

@@ -16,7 +16,6 @@ from __future__ import annotations
 from functools import partial
 
 from symnet.nn.activation import CustomActivation
-
 from symnet.prove import Theorem
 
 from .activations import derivative_is_exact

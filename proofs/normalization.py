@@ -1,7 +1,7 @@
 """The normalization layers: every step's rule, and the compact form of the whole backward pass.
 
 BatchNorm takes its statistics over the batch (one per column), LayerNorm over the features (one
-per row); `symnet.normalization` records, for a layer input Z,
+per row); `symnet.nn.normalization` records, for a layer input Z,
 
     μ = mean(Z),  C = Z − spread(μ),  V = mean(C ⊙ C) + ε,  σ = √V,  N = C ⊘ spread(σ),
     H = N ⊙ 𝟙γᵀ + 𝟙βᵀ

@@ -21,12 +21,12 @@ from __future__ import annotations
 from functools import partial
 
 import sympy as sp
-from symnet.nn.activation import CustomActivation
 
 from symnet.algebra import rules
 from symnet.algebra.functions import x, y
 from symnet.algebra.matexpr import B, ScalarFn
 from symnet.algebra.notation import GREEK, latex_expr, latex_label
+from symnet.nn.activation import CustomActivation
 from symnet.prove import Theorem
 
 from ._generic import _Named

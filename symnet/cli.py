@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ._version import __version__
 from .errors import SymnetError
 
 DEFAULT_SPEC = "2-3-1 sigmoid sigmoid mse"
@@ -335,6 +336,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="symnet",
         description="Exact, readable, checkable backpropagation.",
     )
+    parser.add_argument("--version", action="version", version=f"symnet {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (add_arguments, _, help) in COMMANDS.items():
         p = sub.add_parser(name, help=help, description=help)

@@ -299,14 +299,19 @@ def run(theorem: Theorem, module: str = "") -> Result:
 
 
 def proofs_directory(directory=None) -> Path:
-    """The proofs to run: `directory`, else $SYMNET_PROOFS, else proofs/ beside the package."""
+    """The proofs to run: `directory`, else $SYMNET_PROOFS, else the copy installed with the
+    package (`symnet/_proofs`, put there by the wheel build), else `proofs/` of a checkout."""
     where = directory or os.environ.get("SYMNET_PROOFS")
-    path = Path(where) if where else Path(__file__).resolve().parent.parent / "proofs"
+    package = Path(__file__).resolve().parent
+    if where:
+        path = Path(where)
+    elif (package / "_proofs" / "__init__.py").is_file():
+        path = package / "_proofs"
+    else:
+        path = package.parent / "proofs"
     if not (path / "__init__.py").is_file():
-        raise SymnetError(
-            f"no proofs package at {path}: the proofs ship with symnet's source tree, not "
-            "with the installed package; run from a checkout or pass --proofs DIR"
-        )
+        raise SymnetError(f"no proofs package at {path} (a folder with an __init__.py and the "
+                          "proof modules); pass --proofs DIR or set $SYMNET_PROOFS")
     return path
 
 

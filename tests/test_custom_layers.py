@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 import sympy as sp
 from _exact import check_against_sympy_diff, directional_check, equal, rationals
-from symnet.nn.activation import CustomActivation
 
 import symnet as sn
 from symnet.algebra.functions import sigmoid, x
+from symnet.nn.activation import CustomActivation
 from symnet.nn.layers import Softmax
 from symnet.nn.losses import CrossEntropy
 from symnet.nn.normalization import BatchNorm

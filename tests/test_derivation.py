@@ -7,8 +7,8 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import symnet as sn
-from symnet.nn.losses import LOSSES
 from symnet.derivation.evaluate import interpret
+from symnet.nn.losses import LOSSES
 from symnet.testing.strategies import cases, networks
 
 # SymPy's diff walks expression trees, not DAGs: the expanded loss of a deep, wide network is a

@@ -1,4 +1,4 @@
-"""symnet.graph: the DOT text of a derivation's computation graph, and `symnet graph`.
+"""symnet.printing.graph: the DOT text of a derivation's computation graph, and `symnet graph`.
 
 The DOT text is parsed back here (nodes, edges and their attributes) so that the tests state
 what the picture shows: every quantity is a node, forward edges are solid, backward edges dashed

@@ -8,7 +8,7 @@ Three computations of one gradient, at random parameters and data (seeded):
 
 - exact: the derivation evaluated by SymPy (`Derivation.evaluate`, 50 significant digits);
 - generated: the NumPy code of `sn.compile`, in the dtype checked;
-- finite differences of the generated loss, in float64 (`symnet.verify`, black box).
+- finite differences of the generated loss, in float64 (`verify`, black box).
 
 Compared pairwise: generated vs exact (is the code generator right?), exact vs finite
 differences (is the derivation right?), generated vs finite differences (end to end). Exact

@@ -50,7 +50,7 @@ class Reference:
     itself checked against the exact evaluation by `check`, which symnet's tests run over
     random architectures, so its float64 result is the exact gradient to a few ulps, far inside
     verify's tolerance (GRAD_ROUNDING_ULPS ulps of the user's dtype); (3) the mutants that name
-    a mistake (symnet.mutants) go through the same code generator, so the truth and every
+    a mistake (checking.mutants) go through the same code generator, so the truth and every
     mutant are computed alike.
 
     Kinks are found exactly: a pre-activation within the rounding of the user's dtype of a

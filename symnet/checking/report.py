@@ -34,7 +34,7 @@ class ParamResult:
     n_bad_entries: int = 0  # how many were found (bad_entries may be truncated)
     diagnosis: str = ""
     n_checks: int = 0  # directions (or entries) compared
-    mutant: str = ""  # verify(net=…): the symnet.mutants mistake this gradient matches
+    mutant: str = ""  # verify(net=…): the checking.mutants mistake this gradient matches
 
     @property
     def ok(self) -> bool:

@@ -35,7 +35,7 @@ def verify(grads, *, loss=None, params, X, Y, reference=None, net=None, weight_d
     net: the network (Network, spec or Derivation) whose loss `grads` differentiates. The truth
     is then symnet's own gradient of it (reference mode, `checking.reference.Reference`), kinks are
     found exactly, and each wrong gradient is matched against mutants of the derivation
-    (`symnet.mutants`) to name the mistake and print the formula your code implements.
+    (`checking.mutants`) to name the mistake and print the formula your code implements.
     weight_decay: λ when the loss includes (λ/2)·‖W‖² (lets the diagnosis name a missing or
     doubled L2 term). rtol: extra relative tolerance on top of the computed bounds.
     rounding: `rounding(params, name, dtype) -> array`, a measured bound on the rounding error

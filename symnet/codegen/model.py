@@ -6,7 +6,7 @@
 
 One code path: `compile` executes exactly the text `codegen` returns (`model.source`), under a
 file name registered with `linecache`, so tracebacks show the generated lines. The methods of
-`Model` validate their input (symnet.data) and convert X and Y to the parameters' dtype, then
+`Model` validate their input (symnet.nn.data) and convert X and Y to the parameters' dtype, then
 call the generated functions, which are also available unchecked as `model.module.forward`, …
 (what `train` calls in its inner loop, after validating the data once).
 """

@@ -38,7 +38,7 @@ class Activation(Layer):
 
     `Activation(name, formula, params=…)` (or `Activation.from_formula`) makes one from a
     formula string, `Activation.from_function(name, fn)` from a Python function of x; see
-    `symnet.custom`."""
+    `CustomActivation` below."""
 
     name = "activation"  # identifier in specs and generated code
     label = "f"  # symbol in printouts

@@ -14,7 +14,7 @@ HIDDEN and OUTPUT are each a chain of layer words joined by commas (no spaces ar
 commas), applied in order after every hidden dense layer and after the output dense layer:
 an activation (`relu`, `leaky_relu(0.1)`, …), `softmax`, `layernorm` or `batchnorm` (optionally
 with eps: `batchnorm(1e-3)`), or `act(FORMULA[, name=value …])`, a custom activation whose
-formula is read by `symnet.formula` and whose `name=value` pairs declare learned scalars with
+formula is read by `algebra.formula` and whose `name=value` pairs declare learned scalars with
 their initial values. Spaces are allowed inside parentheses. Custom activations are named
 `act`, `act2`, … in order of appearance.
 

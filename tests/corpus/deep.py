@@ -1,5 +1,5 @@
-"""A hand-written MLP of any depth in symnet's conventions, with the mistakes symnet.mutants
-names, each switched on by `bug` (and `layer`, for mistakes made in one layer) and marked
+"""A hand-written MLP of any depth in symnet's conventions, with the mistakes that
+checking.mutants names, each switched on by `bug` (and `layer`, for mistakes made in one layer) and marked
 `# BUG` beside the right line.
 
 Conventions, as symnet (and PyTorch) define them: X is (B, n_in), W_k is (n_in, n_out);
