@@ -1,6 +1,6 @@
 """A hand-written MLP of any depth in symnet's conventions, with the mistakes that
-checking.mutants names, each switched on by `bug` (and `layer`, for mistakes made in one layer) and marked
-`# BUG` beside the right line.
+checking.mutants names, each switched on by `bug` (and `layer`, for mistakes made in one
+layer) and marked `# BUG` beside the right line.
 
 Conventions, as symnet (and PyTorch) define them: X is (B, n_in), W_k is (n_in, n_out);
 "mse" averages over all B·n entries (MSELoss), "softmax_ce" is the cross-entropy of softmax(Z)
