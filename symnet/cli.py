@@ -10,6 +10,7 @@ import argparse
 import sys
 
 from ._version import __version__
+from .checking.finite_diff import UserCodeError
 from .errors import SymnetError
 
 DEFAULT_SPEC = "2-3-1 sigmoid sigmoid mse"
@@ -280,7 +281,7 @@ def _verify(args) -> int:
     params, X, Y = case
     params = {k: np.asarray(v) for k, v in params.items()}
     net = _network(args.net) if args.net else None
-    loss = None if net else (lambda p, X, Y: _user_call(module.loss, "loss(params, X, Y)", p, X, Y))
+    loss = None if net else module.loss  # verify reports a crash in it with its traceback
     report = verify(module.grads, loss=loss, net=net, params=params, X=np.asarray(X),
                     Y=np.asarray(Y), seed=args.seed)
     print(report.to_json(indent=2) if args.json else report)
@@ -353,6 +354,13 @@ def main(argv=None) -> int:
         return 0
     try:
         return COMMANDS[args.command][1](args)
+    except UserCodeError as e:  # the user's own code crashed: show them where, as Python would
+        import traceback
+
+        cause = e.__cause__ or e
+        traceback.print_exception(type(cause), cause, cause.__traceback__, file=sys.stderr)
+        print(f"symnet: error: {e}", file=sys.stderr)
+        return 2
     except SymnetError as e:
         print(f"symnet: error: {e}", file=sys.stderr)
         return 2

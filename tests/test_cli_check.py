@@ -127,10 +127,29 @@ def test_verify_json(capsys, tmp_path):
         "W1": "derivative_at_output", "b1": "derivative_at_output"}
 
 
-def test_verify_grads_that_raise_are_a_wrong_result(capsys, tmp_path):
+def test_verify_grads_that_crash_show_the_users_traceback(capsys, tmp_path):
     text = RIGHT.replace('return {"W1"', 'raise ValueError("shapes not aligned")\n    return {"W1"')
-    code, out, _ = run(capsys, "verify", write(tmp_path, text))
-    assert code == 1 and "raised: ValueError: shapes not aligned" in out
+    path = write(tmp_path, text)
+    code, out, err = run(capsys, "verify", path)
+    assert code == 2 and not out  # a crash, not a wrong gradient
+    assert "Traceback (most recent call last)" in err and f'File "{path}", line' in err
+    line = text.splitlines().index('    raise ValueError("shapes not aligned")') + 1
+    assert err.strip().splitlines()[-1] == (
+        f"symnet: error: grads(params, X, Y) raised ValueError: shapes not aligned (at {path}, "
+        f"line {line})")
+
+
+def test_verify_loss_that_crashes_shows_the_users_traceback(capsys, tmp_path):
+    text = RIGHT.replace("return np.mean", "raise KeyError('W9')\n    return np.mean")
+    code, out, err = run(capsys, "verify", write(tmp_path, text))
+    assert code == 2 and not out and "Traceback" in err
+    assert "symnet: error: loss(params, X, Y) raised KeyError: 'W9' (at " in err
+
+
+def test_verify_grads_that_exit_are_a_crash(capsys, tmp_path):
+    text = RIGHT.replace('return {"W1"', 'import sys\n    sys.exit(0)\n    return {"W1"')
+    code, out, err = run(capsys, "verify", write(tmp_path, text))
+    assert code == 2 and not out and "grads(params, X, Y) raised SystemExit" in err
 
 
 def test_verify_imports_helpers_beside_the_file(capsys, tmp_path):
@@ -150,8 +169,6 @@ def test_verify_imports_helpers_beside_the_file(capsys, tmp_path):
     (RIGHT.replace("return params, rng", "return rng"), [], "make_case() must return"),
     ("def grads(:\n", [], "importing"),
     ("import sys\nsys.exit(3)\n", [], "raised SystemExit"),
-    (RIGHT.replace("return np.mean", "raise KeyError('W9')\n    return np.mean"), [],
-     "loss(params, X, Y) raised KeyError"),
     (RIGHT.replace("(5, 2))", "(5, 2)) * np.nan"), [], "contains NaN"),
     (RIGHT, ["--net", "3-4-2 tanh msx"], "expected a loss"),
     (RIGHT, ["--net", "3-5-2 tanh mse"], "parameter W1 has shape (3, 4), the network needs (3, 5)"),

@@ -222,9 +222,9 @@ def test_relu_kink_with_a_real_bug_is_still_named():
 
 def test_params_that_do_not_fit_the_network():
     loss, grads = make_mlp(layout="torch")
-    params, X, Y = make_data(layout="torch")
+    params, X, Y = make_data(layout="torch")  # W as (out, in): a layout verify understands
     with pytest.raises(ShapeError, match=r"parameter W1 has shape \(6, 5\), the network needs"):
-        verify(grads, net="5-6-3 tanh mse", params=params, X=X, Y=Y)
+        verify(grads, net="5-7-3 tanh mse", params=params, X=X, Y=Y)
     with pytest.raises(DataError, match="missing"):
         verify(grads, net="5-6-6-3 tanh mse", params=make_data()[0], X=X, Y=Y)
 
@@ -235,3 +235,16 @@ def test_net_and_reference_together_are_refused():
     with pytest.raises(TypeError, match="reference= or net="):
         verify(grads, net="5-6-3 tanh mse", reference=lambda p, X, Y: None, params=params,
                X=X, Y=Y)
+
+
+def test_other_layouts_are_compared_in_their_own_layout():
+    # PyTorch's nn.Linear layout, W as (out, in): right gradients pass, a bug is still named.
+    loss, grads = make_mlp(layout="torch", loss="ce")
+    params, X, Y = make_data(layout="torch", loss="ce")
+    report = verify(grads, net="5-6-3 tanh softmax_ce", params=params, X=X, Y=Y)
+    assert report.ok, str(report)
+    assert any("your layout" in n for n in report.notes)
+    loss, grads = make_mlp(layout="torch", loss="ce", bug="no_act_deriv")
+    bad = failing(verify(grads, net="5-6-3 tanh softmax_ce", params=params, X=X, Y=Y))
+    assert set(bad) == {"W1", "b1"}
+    assert all(r.kind == "activation_derivative_missing" for r in bad.values())

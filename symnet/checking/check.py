@@ -26,6 +26,7 @@ code in float64 rather than the exact evaluation.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -102,8 +103,9 @@ class CheckReport(Report):
 
 def _relative(r) -> str:
     """The relative error, or "≈0" for a passing gradient that is zero to within rounding: an
-    error within tolerance and at least half the values' size means both are below 2 × tol."""
-    if r.ok and r.max_rel_err >= 0.5:
+    error within tolerance and at least half the values' size means both are below 2 × tol (a
+    directional check leaves the relative error out, NaN, when the values are below it)."""
+    if r.ok and (math.isnan(r.max_rel_err) or r.max_rel_err >= 0.5):
         return "≈0"
     return _num(r.max_rel_err)
 

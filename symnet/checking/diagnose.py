@@ -10,7 +10,34 @@ own error bounds, so "exact-ish" means "as exact as the check itself".
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
+
+# The kinds of mistake a diagnosis names (`ParamResult.kind`), in words:
+KINDS = {
+    "transposed": "the gradient (or a weight in the backward pass) is transposed",
+    "scaled": "off by a constant factor (a missing 1/B, a factor 2, …)",
+    "sign": "exactly −1 × the true gradient",
+    "bias_not_summed": "the bias gradient is not summed over the batch",
+    "activation_derivative_missing": "an activation's derivative f′ is left out of a δ",
+    "activation_derivative_at_output": "f′ is evaluated at the layer's output A, not its input Z",
+    "activation_derivative_wrong": "the derivative of another function is used as f′",
+    "wrong_layer_input": "a weight gradient uses the wrong layer's activations",
+    "l2_missing": "the weight-decay (L2) term is missing",
+    "l2_wrong": "the weight-decay (L2) term has the wrong coefficient (doubled, …)",
+    "partial": "only some entries (rows, columns, samples) are wrong",
+    "loss_gradient_wrong": "the gradient of the loss at the output is wrong",
+    "normalization_wrong": "the backward pass of a BatchNorm/LayerNorm is wrong",
+    "zero": "the gradient is all zeros",
+    "other": "wrong, in no pattern symnet recognizes",
+}
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    kind: str  # a key of KINDS
+    text: str  # one paragraph, for people
 
 
 class Truth:
@@ -24,6 +51,11 @@ class Truth:
     @property
     def full(self) -> bool:
         return self.t is not None
+
+    @property
+    def sharp(self) -> bool:
+        """At least three projections, each known to within a tenth of its size."""
+        return len(self.probes) >= 3 and all(abs(d) > 10 * tol for _, d, tol in self.probes)
 
     def agrees(self, cand) -> bool:
         cand = np.asarray(cand, dtype=np.float64)
@@ -74,44 +106,52 @@ def scale_names(B=None, n_out=None) -> list:
 
 
 def diagnose(g, truth: Truth, *, name="", theta=None, weight_decay=None, B=None, n_out=None,
-             rows=None, cols=None) -> str:
-    """One paragraph: what g's error looks like. rows/cols: bad row/column indices found by
-    localization (for 2-D tensors when t itself is unknown)."""
+             rows=None, cols=None) -> Diagnosis:
+    """What g's error looks like: a kind (see KINDS) and one paragraph. rows/cols: bad
+    row/column indices found by localization (for 2-D tensors when t itself is unknown)."""
     g = np.asarray(g, dtype=np.float64)
     if truth.full and truth.agrees(np.zeros_like(truth.t)):
-        return "the true gradient is (numerically) zero here; yours is not."
+        return Diagnosis("other", "the true gradient is (numerically) zero here; yours is not.")
     if not np.any(g):
-        return ("all zeros: this gradient is never computed or never accumulated (is the "
-                "assignment missing, or a copy updated instead of the array?).")
+        return Diagnosis("zero", "all zeros: this gradient is never computed or never "
+                         "accumulated (is the assignment missing, or a copy updated instead of "
+                         "the array?).")
     if g.ndim == 2 and g.shape[0] == g.shape[1] and truth.agrees(g.T):
-        return (f"transposed: yours is the transpose of the true ∂L/∂{name} "
-                "(with W of shape (n_in, n_out) it is A_prevᵀ·δ, not δᵀ·A_prev).")
+        return Diagnosis("transposed", f"transposed: yours is the transpose of the true "
+                         f"∂L/∂{name} (with W of shape (n_in, n_out) it is A_prevᵀ·δ, not "
+                         "δᵀ·A_prev).")
     for c, meaning in scale_names(B, n_out):
         if truth.agrees(g / c):
-            return meaning
+            return Diagnosis("sign" if c == -1.0 else "scaled", meaning)
     if weight_decay and theta is not None:
         lw = weight_decay * np.asarray(theta, dtype=np.float64)
         if truth.agrees(g + lw):
-            return (f"the L2 term is missing: yours = true − λ·{name} (λ = {weight_decay}); the "
-                    f"penalty (λ/2)·‖{name}‖² adds λ·{name} to the gradient.")
+            return Diagnosis("l2_missing", f"the L2 term is missing: yours = true − λ·{name} "
+                             f"(λ = {weight_decay}); the penalty (λ/2)·‖{name}‖² adds λ·{name} "
+                             "to the gradient.")
         if truth.agrees(g - lw):
-            return (f"the L2 term is counted twice: yours = true + λ·{name} (λ = {weight_decay}); "
-                    f"(λ/2)·‖{name}‖² contributes λ·{name} once.")
-    c = truth.scale_of(g)
+            return Diagnosis("l2_wrong", f"the L2 term is counted twice: yours = true + "
+                             f"λ·{name} (λ = {weight_decay}); (λ/2)·‖{name}‖² contributes "
+                             f"λ·{name} once.")
+    # A fitted factor is stated only where every entry is known and agrees with it, or where
+    # every projection is measured to 10% or better: from a few loose projections a
+    # least-squares factor can fit without g being a multiple of the truth.
+    c = truth.scale_of(g) if truth.full or truth.sharp else float("nan")
     if np.isfinite(c) and c != 0 and truth.agrees(g / c):
-        return f"scaled by a constant: yours ≈ {c:.6g} × the true gradient."
+        return Diagnosis("scaled", f"scaled by a constant: yours ≈ {c:.6g} × the true gradient "
+                         "(every entry).")
     where = _where(g, truth, rows, cols)
     if where:
-        return where
+        return Diagnosis("partial", where)
     if truth.full:
         err = np.abs(g - truth.t)
         i = np.unravel_index(int(np.argmax(err)), err.shape)
-        return (f"no simple pattern (not a transpose, sign, constant factor, L2 term, or a few "
-                f"rows/columns); largest error at {tuple(map(int, i))}: yours {g[i]:.6g}, "
-                f"true {truth.t[i]:.6g}.")
-    return ("no simple pattern (not a transpose, sign, constant factor, L2 term, or a few "
-            "rows/columns): check the chain rule for this layer, e.g. the activation derivative "
-            "and whether it is taken at the pre-activation Z.")
+        return Diagnosis("other", f"no simple pattern (not a transpose, sign, constant factor, "
+                         f"L2 term, or a few rows/columns); largest error at "
+                         f"{tuple(map(int, i))}: yours {g[i]:.6g}, true {truth.t[i]:.6g}.")
+    return Diagnosis("other", "no simple pattern (not a transpose, sign, constant factor, L2 "
+                     "term, or a few rows/columns): check the chain rule for this layer, e.g. "
+                     "the activation derivative and whether it is taken at the pre-activation Z.")
 
 
 def _where(g, truth, rows, cols) -> str:

@@ -37,6 +37,13 @@ class Mutant:
     changed: tuple[Equation, ...]  # the same equations, edited
     derivation: Derivation  # the whole mutated derivation
 
+    @property
+    def kind(self) -> str:
+        """The kind of mistake (checking.diagnose.KINDS) this mutant makes."""
+        if self.key == "l2_term_wrong":
+            return "l2_missing" if "missing" in self.title else "l2_wrong"
+        return KIND_OF[self.key]
+
     def formulas(self, indent: str = "    ") -> str:
         """'correct: δ1 = (δ2 W2ᵀ) ⊙ σ′(Z1)' above 'yours: δ1 = (δ2 W2ᵀ) ⊙ σ′(A1)'."""
         lines = []
@@ -261,6 +268,17 @@ def l2_term_wrong(d):
         yield (f"the L2 term is counted twice in ∂L/∂{_name(W)}",
                {eq.name: MatAdd(MatMul(2 * l2.args[0], W), *rest)})
 
+
+KIND_OF = {  # mutant → the kind of mistake it is
+    "activation_derivative_missing": "activation_derivative_missing",
+    "derivative_at_output": "activation_derivative_at_output",
+    "wrong_layer_input": "wrong_layer_input",
+    "weight_not_transposed": "transposed",
+    "softmax_jacobian_dropped": "loss_gradient_wrong",
+    "loss_gradient_scale": "scaled",
+    "bias_not_summed": "bias_not_summed",
+    "weight_gradient_transposed": "transposed",
+}
 
 MUTANTS = (
     activation_derivative_missing,

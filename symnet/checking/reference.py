@@ -9,10 +9,11 @@ import numpy as np
 
 from ..codegen.model import compile
 from ..derivation.chain import Derivation, derivation_of
-from ..errors import SpecError
+from ..errors import DataError, SpecError
 from ..nn.data import check_batch, check_params
 from ..nn.network import Network
 from ..nn.spec import describe
+from .conventions import Layout, loss_mismatch
 from .finite_diff import GRAD_ROUNDING_ULPS, eps_of
 from .kinks import Kinks
 from .mutants import Suspects
@@ -56,32 +57,64 @@ class Reference:
     Kinks are found exactly: a pre-activation within the rounding of the user's dtype of a
     declared kink makes the derivative there a convention; `verify` then reports "kink"."""
 
-    def __init__(self, net, params, X, Y):
+    def __init__(self, net, params, X, Y, layout=None):
         self.derivation = _derivation(net)
         self.network = self.derivation.network
-        params = check_params(self.network, params)  # ShapeError naming the tensor otherwise
-        X, Y = check_batch(self.network, X, Y)
+        # The user's layout (samples as columns, W as (out, in), b as (n, 1), …): the reference
+        # is computed in symnet's and handed back in theirs.
+        self.layout = Layout.detect(self.network.parameters, params, X, Y, self.network.n_in,
+                                    layout)
+        params = check_params(self.network, self.layout.params_to_network(params))
+        X, Y = check_batch(self.network, *self.layout.data_to_network(X, Y))
         self.X, self.Y = _f64(X), _f64(Y)
         self.model = compile(self.derivation, np.float64)
         self.kinks = Kinks(self.derivation)
         self.weight_decay = float(self.network.loss.weight_decay) or None
         self.rel = KINK_ULPS * max(eps_of(p.dtype) for p in params.values())
         self._measured = _MeasuredRounding(self.model, self.X, self.Y)
+        self._params = {k: _f64(v) for k, v in params.items()}
+
+    def _net(self, params):
+        return {k: _f64(v) for k, v in self.layout.params_to_network(params).items()}
 
     def __call__(self, params, X, Y):
-        L, g = self.model.loss_and_grads({k: _f64(v) for k, v in params.items()}, _f64(X),
-                                         _f64(Y))
-        return float(L), g
+        X, Y = self.layout.data_to_network(X, Y)
+        L, g = self.model.loss_and_grads(self._net(params), _f64(X), _f64(Y))
+        return float(L), self.layout.grads_to_user(g)
+
+    def compare_loss(self, user_loss: float):
+        """The user's loss at the point must be the network's: a different value is a different
+        convention (said in words when a common one explains it), never a wrong gradient."""
+        L = float(self.model.loss(self._params, self.X, self.Y))
+        tol = 1e-6
+        if abs(user_loss - L) <= tol * max(1.0, abs(L)):
+            return
+        lam = self.weight_decay or 0.0
+        weights = self.derivation.tape.weights
+        l2 = sum(float(np.sum(self._params[k] ** 2)) for k in weights)
+        l2_all = sum(float(np.sum(v ** 2)) for v in self._params.values())
+        data = L - lam / 2 * l2
+        why = loss_mismatch(user_loss, data, l2, l2_all, lam, self.X.shape[0],
+                            self.network.n_out, tol)
+        raise DataError(
+            f"your loss(params, X, Y) = {user_loss:.10g} here, but the network "
+            f"`{describe(self.network)}` has L = {L:.10g}: "
+            + (why + "." if why else "no common convention (½, sums over outputs or batch, L2 "
+               "forms) explains the difference.")
+            + " verify(net=…) compares gradients of the network's loss, so they would differ "
+            "everywhere: state the network with your convention (the spec's loss word, "
+            "reduction=, weight_decay=), or leave out net= to check against your own loss.")
 
     def rounding(self, params, name, dtype) -> np.ndarray:
         """How much rounding in `dtype` can move ∂L/∂`name` here, measured on symnet's own
         code: the float64 gradient's distance from the same code run in extended precision,
         scaled to `dtype` (cancellation in a sum amplifies rounding alike in any code)."""
-        return self._measured(params, name, np.float64) * (eps_of(dtype) / eps_of(np.float64))
+        measured = self._measured(self._net(params), name, np.float64)
+        return self.layout.to_user(name, measured) * (eps_of(dtype) / eps_of(np.float64))
 
     def kink_text(self, params) -> str:
         """Why a disagreement at `params` is no error (a pre-activation on a kink), or ""."""
-        hits = self.kinks.find(params, self.X, self.rel)
+        hits = self.kinks.find(self._net(params), self.X, self.rel)
         if not hits:
             return ""
         return (f"non-differentiable point: {hits[0]}. The derivative there is a convention "
@@ -93,7 +126,9 @@ class Reference:
         each wrong gradient matches (with the correct formula beside the user's)."""
         notes.insert(0, f"truth: symnet's derivation of `{describe(self.network)}`, computed "
                         "by its generated NumPy code in float64")
-        hits = self.kinks.find(params, self.X, self.rel)
+        if not self.layout.is_symnet:
+            notes.insert(1, self.layout.describe())
+        hits = self.kinks.find(self._net(params), self.X, self.rel)
         notes += [f"{h}: the derivative there is a convention (symnet: {h.site.convention})"
                   for h in hits]
         failing = [r for r in results if r.verdict in ("wrong", "shape")]
@@ -101,22 +136,24 @@ class Reference:
             return
         point = _nearby(params, np.random.default_rng(0)) if hits else params  # off the kink
         try:
-            g = grads({k: v.copy() for k, v in point.items()}, X, Y)
-        except Exception:  # noqa: BLE001 - the user's code; verify reported what it could
+            g = grads({k: v.copy() for k, v in point.items()}, np.array(X), np.array(Y))
+        except Exception:  # noqa: BLE001 - verify has already called it at this point's twin
             return
         if not isinstance(g, dict):
             return
-        _, t = self(point, X, Y)
-        slack = {r.name: self.rounding(point, r.name, np.asarray(g.get(r.name, 0.0)).dtype)
+        g = self.layout.grads_to_network(g)
+        net_point = self._net(point)
+        t = self.model.loss_and_grads(net_point, self.X, self.Y)[1]
+        slack = {r.name: self._measured(net_point, r.name, np.float64) * (
+                     eps_of(np.asarray(g.get(r.name, 0.0)).dtype) / eps_of(np.float64))
                  for r in failing if np.issubdtype(np.asarray(g.get(r.name, 0.0)).dtype,
                                                    np.floating)}
         found = Suspects.of(self.derivation).match(
-            g, t, {k: _f64(v) for k, v in point.items()}, self.X, self.Y,
-            [r.name for r in failing], GRAD_ROUNDING_ULPS, slack)
+            g, t, net_point, self.X, self.Y, [r.name for r in failing], GRAD_ROUNDING_ULPS, slack)
         for r in failing:
             if r.name in found:
                 m = found[r.name]
-                r.mutant = m.key
+                r.mutant, r.kind = m.key, m.kind
                 where = "(at the perturbed point) " if hits else ""
                 r.diagnosis = f"{where}matches a known mistake: {m.title}.\n{m.formulas()}"
 

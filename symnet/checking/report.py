@@ -35,6 +35,7 @@ class ParamResult:
     diagnosis: str = ""
     n_checks: int = 0  # directions (or entries) compared
     mutant: str = ""  # verify(net=…): the checking.mutants mistake this gradient matches
+    kind: str = ""  # what kind of mistake (checking.diagnose.KINDS), "" when right
 
     @property
     def ok(self) -> bool:
@@ -87,8 +88,7 @@ class Report:
             fmt.format(*head),
             fmt.format(*("-" * w for w in widths)),
             *(fmt.format(*row) for row in rows),
-            f"{self.n_loss_evals} loss evaluations for {self.n_params} parameters "
-            f"(entry-by-entry central differences would need {2 * self.n_params})",
+            self._cost(),
         ]
         for r in self.results:
             if r.verdict == "ok" or not (r.diagnosis or r.bad_entries):
@@ -101,6 +101,14 @@ class Report:
             lines.append(text)
         lines.extend(f"note: {n}" for n in self.notes)
         return "\n".join(lines)
+
+    def _cost(self) -> str:
+        """The loss evaluations spent, beside what entry-by-entry central differences (two per
+        entry) would spend, where that comparison says something."""
+        text = f"{self.n_loss_evals} loss evaluations for {self.n_params} parameters"
+        if 0 < self.n_loss_evals < 2 * self.n_params:
+            text += f" (entry-by-entry central differences would need {2 * self.n_params})"
+        return text
 
     def to_dict(self) -> dict:
         d = asdict(self)
