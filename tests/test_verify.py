@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from corpus import BUGGY, CORRECT, make_data, make_mlp
 
-from symnet.checking.verify import verify
 from symnet.checking.finite_diff import UserCodeError
+from symnet.checking.verify import verify
 from symnet.errors import DataError
 from symnet.testing import assert_gradients_match
 
