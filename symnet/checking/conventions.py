@@ -25,12 +25,17 @@ class Layout:
     """How the user's arrays relate to the network's: per parameter 'same', 'T' (transposed)
     or a reshape of a vector ((1, n) or (n, 1) for (n,)); X and Y as rows or as columns."""
 
-    def __init__(self, ops: dict[str, str], samples: str, user_shapes: dict):
+    def __init__(self, ops: dict[str, str], samples: str, user_shapes: dict, names=None):
+        """ops and user_shapes keyed by the network's names; `names`: the user's name of each
+        network parameter where they differ ({"w1": "W1", …}, user → network)."""
         self.ops, self.samples, self.user_shapes = ops, samples, user_shapes
+        self.net_name = dict(names or {})
+        self.user_name = {v: k for k, v in self.net_name.items()}
 
     @property
     def is_symnet(self) -> bool:
-        return self.samples == "rows" and all(op == "same" for op in self.ops.values())
+        return (self.samples == "rows" and all(op == "same" for op in self.ops.values())
+                and all(k == v for k, v in self.net_name.items()))
 
     @classmethod
     def detect(cls, shapes: dict, params: dict, X, Y, n_in: int, layout: str | None = None):
@@ -53,8 +58,9 @@ class Layout:
         user = {name: tuple(np.shape(params[name])) for name in shapes if name in params}
         return cls(ops, layout, user)
 
-    # parameters and gradients
+    # parameters and gradients (arrays keyed by the user's names ↔ by the network's)
     def to_network(self, name, a):
+        """The user's array `name` (a network name) in the network's layout."""
         a = np.asarray(a)
         op = self.ops.get(name, "same")
         if op == "T":
@@ -62,6 +68,7 @@ class Layout:
         return a.reshape(-1) if op == "vector" else a
 
     def to_user(self, name, a):
+        """The network's array `name` (a network name) in the user's layout."""
         a = np.asarray(a)
         op = self.ops.get(name, "same")
         if op == "T":
@@ -69,14 +76,26 @@ class Layout:
         return a.reshape(self.user_shapes[name]) if op == "vector" else a
 
     def params_to_network(self, params):
-        return {k: self.to_network(k, v) for k, v in params.items()}
+        out = {}
+        for k, v in params.items():
+            net = self.net_name.get(k, k)
+            out[net] = self.to_network(net, v)
+        return out
 
     def grads_to_user(self, grads):
-        return {k: self.to_user(k, v) for k, v in grads.items()}
+        return {self.user_name.get(k, k): self.to_user(k, v) for k, v in grads.items()}
 
     def grads_to_network(self, grads):
-        return {k: (self.to_network(k, v) if k in self.ops and np.shape(v) == self.user_shapes.get(
-            k) else v) for k, v in grads.items()}
+        """The user's gradients in the network's names and layout (where their shape fits)."""
+        out = {}
+        for k, v in grads.items():
+            net = self.net_name.get(k, k)
+            fits = net in self.ops and np.shape(v) == self.user_shapes.get(net)
+            out[net] = self.to_network(net, v) if fits else v
+        return out
+
+    def network_name(self, user_name: str) -> str:
+        return self.net_name.get(user_name, user_name)
 
     # data
     def data_to_network(self, X, Y):

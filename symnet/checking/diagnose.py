@@ -190,8 +190,23 @@ def _list(idx, limit=8) -> str:
 
 
 def shape_diagnosis(g_shape, shape, B=None) -> str:
-    """Why a gradient has the wrong shape, when the shapes alone tell."""
+    """Why a gradient has the wrong shape, when the shapes alone tell. B: the batch size, or
+    the sizes it may be (samples as rows or as columns)."""
     g_shape, shape = tuple(g_shape), tuple(shape)
+    sizes = set(B) if isinstance(B, set | frozenset | list | tuple) else {B}
+    vector = [n for n in shape if n != 1]
+    if len(vector) == 1:
+        (n,) = vector
+        for b in sorted(s for s in sizes if s and s not in (1, n)):
+            if g_shape == (b,):
+                return (f"shape {g_shape}: one entry per sample (B = {b}), where the bias has "
+                        f"{n}: summed over the wrong axis (sum over the samples, not the units).")
+            if g_shape in ((n, b), (b, n)) and g_shape[1:] != shape:
+                axis = 1 if g_shape == (n, b) else 0
+                return (f"shape {g_shape}: the per-sample bias gradients were not summed over "
+                        f"the batch (B = {b}): sum over axis {axis}"
+                        + (", keepdims=True" if len(shape) == 2 else "") + ".")
+    B = next((b for b in sorted(s for s in sizes if s)), None) if len(sizes) > 1 else B
     if len(shape) == 2 and g_shape == shape[::-1]:
         return (f"shape {g_shape} is the transpose of {shape}: with W of shape (n_in, n_out) the "
                 "gradient is A_prevᵀ·δ (or you stored W in the (n_out, n_in) layout).")

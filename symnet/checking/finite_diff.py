@@ -122,10 +122,14 @@ class Loss:
         coef = np.polyfit(ts, fs - fs[-1], 2)
         resid = fs - fs[-1] - np.polyval(coef, ts)
         measured = float(np.sqrt(np.sum(resid ** 2) / (len(ts) - 3)))
-        if measured > self.noise:
-            scale = max(abs(self.f0), float(np.max(np.abs(fs))))
+        scale = max(abs(self.f0), float(np.max(np.abs(fs))))
+        self.measured_noise = measured
+        # The bound uses what was measured (4× for safety, never below 2 ulps of |L|) rather
+        # than a fixed 16 ulps: a float32 loss is often far less noisy than that, and a loss
+        # that cancels inside (log(1 − p) with p ≈ 1) far more.
+        self.noise = max(4 * measured, 2 * self.eps * scale)
+        if measured > LOSS_ROUNDING_ULPS * self.eps * scale:
             self.eps = max(self.eps, measured / scale) if scale else self.eps
-            self.noise = 4 * measured
             self.notes.append(
                 f"the loss is noisier than its {('float64' if self.eps < 1e-12 else 'output')} "
                 f"result suggests: measured rounding noise {measured:.2g} (about "
@@ -174,7 +178,7 @@ class Loss:
         fp, fm, fp2, fm2 = f(h), f(-h), f(h / 2), f(-h / 2)
         D1, D2 = (fp - fm) / (2 * h), (fp2 - fm2) / h
         R = (4 * D2 - D1) / 3
-        noise = max(LOSS_ROUNDING_ULPS * self.eps * max(abs(f0), abs(fp), abs(fm)), self.noise)
+        noise = self.noise
         bound = abs(D2 - D1) + 3 * noise / h
         # one-sided slopes: jump(h) = forward − backward = (f(h) − 2f0 + f(−h)) / h
         jump1 = (fp - 2 * f0 + fm) / h

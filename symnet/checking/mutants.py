@@ -42,6 +42,8 @@ class Mutant:
         """The kind of mistake (checking.diagnose.KINDS) this mutant makes."""
         if self.key == "l2_term_wrong":
             return "l2_missing" if "missing" in self.title else "l2_wrong"
+        if self.key == "loss_gradient_scale" and "sign" in self.title:
+            return "sign"
         return KIND_OF[self.key]
 
     def formulas(self, indent: str = "    ") -> str:

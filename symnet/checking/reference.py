@@ -61,9 +61,10 @@ class Reference:
         self.derivation = _derivation(net)
         self.network = self.derivation.network
         # The user's layout (samples as columns, W as (out, in), b as (n, 1), …): the reference
-        # is computed in symnet's and handed back in theirs.
-        self.layout = Layout.detect(self.network.parameters, params, X, Y, self.network.n_in,
-                                    layout)
+        # is computed in symnet's and handed back in theirs. A Layout object may also rename
+        # (identify: the user's w1 is the network's W1).
+        self.layout = layout if isinstance(layout, Layout) else Layout.detect(
+            self.network.parameters, params, X, Y, self.network.n_in, layout)
         params = check_params(self.network, self.layout.params_to_network(params))
         X, Y = check_batch(self.network, *self.layout.data_to_network(X, Y))
         self.X, self.Y = _f64(X), _f64(Y)
@@ -109,8 +110,9 @@ class Reference:
         """How much rounding in `dtype` can move ∂L/∂`name` here, measured on symnet's own
         code: the float64 gradient's distance from the same code run in extended precision,
         scaled to `dtype` (cancellation in a sum amplifies rounding alike in any code)."""
-        measured = self._measured(self._net(params), name, np.float64)
-        return self.layout.to_user(name, measured) * (eps_of(dtype) / eps_of(np.float64))
+        net = self.layout.network_name(name)
+        measured = self._measured(self._net(params), net, np.float64)
+        return self.layout.to_user(net, measured) * (eps_of(dtype) / eps_of(np.float64))
 
     def kink_text(self, params) -> str:
         """Why a disagreement at `params` is no error (a pre-activation on a kink), or ""."""
@@ -144,15 +146,16 @@ class Reference:
         g = self.layout.grads_to_network(g)
         net_point = self._net(point)
         t = self.model.loss_and_grads(net_point, self.X, self.Y)[1]
-        slack = {r.name: self._measured(net_point, r.name, np.float64) * (
-                     eps_of(np.asarray(g.get(r.name, 0.0)).dtype) / eps_of(np.float64))
-                 for r in failing if np.issubdtype(np.asarray(g.get(r.name, 0.0)).dtype,
-                                                   np.floating)}
+        names = {r.name: self.layout.network_name(r.name) for r in failing}
+        slack = {net: self._measured(net_point, net, np.float64) * (
+                     eps_of(np.asarray(g.get(net, 0.0)).dtype) / eps_of(np.float64))
+                 for net in names.values() if np.issubdtype(np.asarray(g.get(net, 0.0)).dtype,
+                                                            np.floating)}
         found = Suspects.of(self.derivation).match(
-            g, t, net_point, self.X, self.Y, [r.name for r in failing], GRAD_ROUNDING_ULPS, slack)
+            g, t, net_point, self.X, self.Y, list(names.values()), GRAD_ROUNDING_ULPS, slack)
         for r in failing:
-            if r.name in found:
-                m = found[r.name]
+            if names[r.name] in found:
+                m = found[names[r.name]]
                 r.mutant, r.kind = m.key, m.kind
                 where = "(at the perturbed point) " if hits else ""
                 r.diagnosis = f"{where}matches a known mistake: {m.title}.\n{m.formulas()}"

@@ -23,11 +23,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import DataError
+from ..errors import DataError, SymnetError
 from .diagnose import Truth, shape_diagnosis
 from .finite_diff import Loss, call_user, eps_of
 from .finite_diff import _changed as changed_inputs
+from .identify import identify, pair_layers
 from .localize import finish, localize
+from .naming import name_mistakes
 from .probe import Prober
 from .reference import Reference
 from .report import MAX_KEPT, ParamResult, Report
@@ -67,9 +69,12 @@ def verify(grads, *, loss=None, params, X, Y, reference=None, net=None, weight_d
         reference.compare_loss(lossf.f0)
     prober = Prober(lossf, rng, rtol, n_directions, reference, rounding)
     B = int(np.shape(X)[0]) if np.ndim(X) else None
+    batch_sizes = {int(n) for n in np.shape(X)} if np.ndim(X) == 2 else {B}
     facts = {"weight_decay": weight_decay, "B": B,
              "n_out": int(np.shape(Y)[1]) if np.ndim(Y) == 2 else None}
-    results, checkable = _structure(g, params, B)
+    results, checkable = _structure(g, params, batch_sizes)
+    prober.floor = max((float(np.sqrt(np.mean(np.square(np.asarray(g[k], dtype=np.float64)))))
+                        for k in checkable if np.size(g[k])), default=0.0)
     t = reference(params, X, Y)[1] if reference is not None else None
     kinks = []
     for name in checkable:
@@ -86,7 +91,30 @@ def verify(grads, *, loss=None, params, X, Y, reference=None, net=None, weight_d
     notes = (lossf.notes if lossf else []) + prober.notes
     if net is not None:
         reference.annotate(grads, params, X, Y, ordered, notes)
+    elif reference is None and any(r.verdict == "wrong" for r in ordered):
+        _name_mistakes(lossf, grads, g, params, X, Y, ordered, notes, rng, facts)
     return Report(ordered, lossf.n_evals if lossf else 0, mode, notes, n_params)
+
+
+def _name_mistakes(lossf, grads, g, params, X, Y, results, notes, rng, facts):
+    """Black box: find the network the loss computes (`identify`) and name each wrong
+    gradient by the mutant of its derivation that it matches, as reference mode does, then by
+    the now known truth and by which tensors are wrong together (`naming`). The verdicts stay
+    those of the finite differences; only the diagnoses gain."""
+    reference = None
+    try:
+        found = identify(lossf, params, X, Y, rng)
+        if found is not None:
+            reference = Reference(found.network, params, X, Y, layout=found.layout)
+    except SymnetError:  # a network symnet cannot build for these shapes
+        reference = None
+    if reference is not None:
+        reference.annotate(grads, params, X, Y, results, [])
+        notes.append(f"identified: {found.description}; wrong gradients are compared with "
+                     "the known mistakes of its derivation")
+        if facts["weight_decay"] is None and found.network.loss.weight_decay:
+            facts = dict(facts, weight_decay=float(found.network.loss.weight_decay))
+    name_mistakes(reference, pair_layers(params), g, params, X, Y, results, facts)
 
 
 def _check(prober, name, params, g, t, facts) -> ParamResult:
@@ -186,7 +214,7 @@ def _size1_only(g_shape, shape) -> bool:
     return squeeze == [n for n in shape if n != 1] and g_shape != shape
 
 
-def _structure(g, params, B):
+def _structure(g, params, batch_sizes):
     """Key, shape, dtype and NaN checks. Returns (results so far, names fit for a value check);
     a gradient whose shape differs only by axes of size 1 is value-checked too, and its early
     "shape" result is kept beside the value verdict."""
@@ -204,7 +232,7 @@ def _structure(g, params, B):
         size1 = _size1_only(a.shape, p.shape)
         if a.shape != p.shape and not size1:
             results[name] = ParamResult(name, "shape", p.shape, diagnosis=shape_diagnosis(
-                a.shape, p.shape, B), kind=_shape_kind(a.shape, p.shape, B))
+                a.shape, p.shape, batch_sizes), kind=_shape_kind(a.shape, p.shape, batch_sizes))
         elif not np.issubdtype(a.dtype, np.floating) or a.dtype != p.dtype:
             results[name] = ParamResult(name, "dtype", p.shape, kind="other", diagnosis=(
                 f"gradient has dtype {a.dtype} but the parameter is {p.dtype}: an optimizer "
@@ -229,12 +257,23 @@ def _structure(g, params, B):
     return results, checkable
 
 
-def _shape_kind(g_shape, shape, B) -> str:
-    if len(shape) == 2 and tuple(g_shape) == tuple(shape)[::-1]:
+def _shape_kind(g_shape, shape, batch_sizes) -> str:
+    g_shape, shape = tuple(g_shape), tuple(shape)
+    if len(shape) == 2 and g_shape == shape[::-1]:
         return "transposed"
-    if tuple(g_shape[1:]) == tuple(shape) and len(g_shape) == len(shape) + 1:
+    if _per_sample(g_shape, shape, batch_sizes):
         return "bias_not_summed"
     return "other"
+
+
+def _per_sample(g_shape, shape, batch_sizes) -> bool:
+    """A bias gradient still holding one entry (or one row/column) per sample."""
+    vector = [n for n in shape if n != 1]
+    if len(vector) != 1:
+        return False
+    (n,) = vector
+    return any(g_shape in ((b, n), (n, b), (b,)) for b in batch_sizes if b != 1 and b != n) or (
+        g_shape[1:] == shape and len(g_shape) == len(shape) + 1)
 
 
 def _with_shape_note(r, shape_result) -> ParamResult:

@@ -8,7 +8,8 @@
 | `SoftmaxCrossEntropy`| `CrossEntropyLoss` (on logits)   | the B samples      |
 | `CrossEntropy`       | `NLLLoss` of `log(p)` (on probabilities) | the B samples |
 
-`reduction="sum"` drops the mean. `weight_decay=λ` adds (λ/2) Σ‖W‖² over the dense weights, so
+`reduction="sum"` drops the mean; `scale=c` multiplies the data loss by c (½Σ(a − y)² is `mse`
+with reduction="sum", scale=1/2). `weight_decay=λ` adds (λ/2) Σ‖W‖² over the dense weights, so
 that ∂L/∂W gains λW, as PyTorch's optimizers' `weight_decay` does. Element-wise losses are
 declared by their formula ℓ(x, y) (x the prediction, y the target); ∂ℓ/∂x is derived.
 """
@@ -31,26 +32,33 @@ class Loss:
     label = "ℓ"
     needs_probabilities = False  # True: the network must end in a layer whose output is in (0, 1)
 
-    def __init__(self, reduction: str = "mean", weight_decay=0):
+    def __init__(self, reduction: str = "mean", weight_decay=0, scale=1):
         if reduction not in ("mean", "sum"):
             raise SpecError(f"reduction must be 'mean' or 'sum', got {reduction!r}")
         self.reduction = reduction
         self.weight_decay = exact(weight_decay, "weight_decay")
         if self.weight_decay < 0:
             raise SpecError(f"weight_decay must be ≥ 0, got {weight_decay!r}")
+        # Other people's conventions in one number: ½Σ(a − y)² is mse with scale=1/2 and
+        # reduction=sum, "sum over outputs, mean over the batch" is mse with scale=n_out.
+        self.factor = exact(scale, "scale")
+        if self.factor <= 0:
+            raise SpecError(f"scale must be > 0, got {scale!r}")
 
     def __repr__(self):
         extras = [f"reduction={self.reduction!r}"] if self.reduction != "mean" else []
         if self.weight_decay:
             extras.append(f"weight_decay={self.weight_decay}")
+        if self.factor != 1:
+            extras.append(f"scale={self.factor}")
         return f"{type(self).__name__}({', '.join(extras)})"
 
     def __eq__(self, other):
         return type(other) is type(self) and vars(self) == vars(other)
 
     def scale(self, n_out: int):
-        """c in L = c Σ …: 1/(B·n) for a mean over all entries, 1 for a sum."""
-        return sp.S.One if self.reduction == "sum" else 1 / (B * n_out)
+        """c in L = c Σ …: 1/(B·n) for a mean over all entries, 1 for a sum (times `scale=`)."""
+        return self.factor * (sp.S.One if self.reduction == "sum" else 1 / (B * n_out))
 
     def value(self, A, Y, c):
         raise NotImplementedError
@@ -143,7 +151,7 @@ class SoftmaxCrossEntropy(Loss):
     name, label = "softmax_ce", "CE"
 
     def scale(self, n_out: int):
-        return sp.S.One if self.reduction == "sum" else 1 / B
+        return self.factor * (sp.S.One if self.reduction == "sum" else 1 / B)
 
     def value(self, A, Y, c):
         return rules.softmax_cross_entropy(A, Y, c)
@@ -180,7 +188,7 @@ class CrossEntropy(ElementwiseLoss):
         return -y * sp.log(x)
 
     def scale(self, n_out: int):
-        return sp.S.One if self.reduction == "sum" else 1 / B
+        return self.factor * (sp.S.One if self.reduction == "sum" else 1 / B)
 
     def reduction_words(self):
         return "1 (sum)" if self.reduction == "sum" else "1/B, the mean over the samples"

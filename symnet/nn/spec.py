@@ -44,7 +44,7 @@ except ModuleNotFoundError:  # Python 3.10
 _NUMBER = re.compile(r"[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?")
 _WORD = re.compile(r"([a-z_]+)(?:\((.*)\))?", re.DOTALL)
 _OPTION = re.compile(r"([a-z_]+)=(.*)", re.DOTALL)
-OPTIONS = ("reduction", "weight_decay")
+OPTIONS = ("reduction", "weight_decay", "scale")
 _PARAMETRIZED = {"leaky_relu", "elu"}
 LAYER_WORDS = ("softmax", *NORMALIZATIONS, "act(formula)")  # besides the activations
 
@@ -148,7 +148,8 @@ def activation(word: str) -> Activation:
     return ACTIVATIONS[name](parse_number(arg, f"the parameter of {name}"))
 
 
-def build(sizes, hidden=None, output=None, loss="mse", reduction="mean", weight_decay=0):
+def build(sizes, hidden=None, output=None, loss="mse", reduction="mean", weight_decay=0,
+          scale=1):
     """A dense network from sizes and activation/loss words."""
     if loss not in LOSSES:
         raise SpecError(f"unknown loss {loss!r}; allowed: {_allowed('loss')}")
@@ -163,7 +164,8 @@ def build(sizes, hidden=None, output=None, loss="mse", reduction="mean", weight_
         word = hidden if k < n_hidden else output
         if word is not None:
             layers += layers_after(word, n_out, names)
-    return Network(layers, LOSSES[loss](reduction=reduction, weight_decay=weight_decay))
+    return Network(layers, LOSSES[loss](reduction=reduction, weight_decay=weight_decay,
+                                        scale=scale))
 
 
 def parse(text: str) -> Network:
@@ -276,6 +278,8 @@ def describe(net: Network) -> str:
         parts.append(f"reduction={net.loss.reduction}")
     if net.loss.weight_decay:
         parts.append(f"weight_decay={float(net.loss.weight_decay):g}")
+    if net.loss.factor != 1:
+        parts.append(f"scale={float(net.loss.factor):g}")
     return " ".join(parts)
 
 
