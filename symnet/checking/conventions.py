@@ -65,6 +65,8 @@ class Layout:
         op = self.ops.get(name, "same")
         if op == "T":
             return a.T
+        if op == "column":  # a weight vector of one output unit: W as (n_in, 1)
+            return a.reshape(-1, 1)
         return a.reshape(-1) if op == "vector" else a
 
     def to_user(self, name, a):
@@ -73,7 +75,7 @@ class Layout:
         op = self.ops.get(name, "same")
         if op == "T":
             return a.T
-        return a.reshape(self.user_shapes[name]) if op == "vector" else a
+        return a.reshape(self.user_shapes[name]) if op in ("vector", "column") else a
 
     def params_to_network(self, params):
         out = {}

@@ -134,10 +134,11 @@ def diagnose(g, truth: Truth, *, name="", theta=None, weight_decay=None, B=None,
                              f"λ·{name} (λ = {weight_decay}); (λ/2)·‖{name}‖² contributes "
                              f"λ·{name} once.")
     # A fitted factor is stated only where every entry is known and agrees with it, or where
-    # every projection is measured to 10% or better: from a few loose projections a
-    # least-squares factor can fit without g being a multiple of the truth.
-    c = truth.scale_of(g) if truth.full or truth.sharp else float("nan")
-    if np.isfinite(c) and c != 0 and truth.agrees(g / c):
+    # every projection is measured to 10% or better, and never on one or two entries (there
+    # every error is a factor): from a few loose projections a least-squares factor can fit
+    # without g being a multiple of the truth.
+    c = truth.scale_of(g) if (truth.full or truth.sharp) and g.size > 2 else float("nan")
+    if np.isfinite(c) and abs(c - 1) > 1e-3 and c != 0 and truth.agrees(g / c):
         return Diagnosis("scaled", f"scaled by a constant: yours ≈ {c:.6g} × the true gradient "
                          "(every entry).")
     where = _where(g, truth, rows, cols)
@@ -160,7 +161,7 @@ def _where(g, truth, rows, cols) -> str:
         bad = np.abs(g - truth.t) > truth.tol
         if g.ndim == 1:
             idx = np.flatnonzero(bad)
-            if 0 < idx.size <= max(1, g.size // 2):
+            if g.size >= 3 and 0 < idx.size <= g.size // 2:
                 return f"wrong only at entries {_list(idx)} (the others are right)."
             return ""
         if g.ndim != 2:

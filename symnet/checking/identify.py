@@ -86,13 +86,20 @@ def _number(name):
 
 def _is_bias(name, a):
     lower = name.lower().split(".")[-1]
-    return (lower.startswith("b") and not lower.startswith("beta")) or a.ndim == 1
+    if lower.startswith(("w", "theta")):  # a weight, even as a vector (one output unit)
+        return False
+    return (lower.startswith("b") and not lower.startswith("beta")) or a.ndim <= 1
+
+
+def _is_weight(name, a):
+    return not _is_bias(name, a) and (a.ndim == 2 or (a.ndim == 1 and name.lower().split(
+        ".")[-1].startswith(("w", "theta"))))
 
 
 def pair_layers(params):
     """[(weight name, bias name)] in forward order, or None when the params are not a plain
     stack of dense layers (normalization parameters, other tensors)."""
-    weights = [k for k, v in params.items() if v.ndim == 2 and not _is_bias(k, v)]
+    weights = [k for k, v in params.items() if _is_weight(k, v)]
     biases = [k for k, v in params.items() if _is_bias(k, v) and v.ndim <= 2]
     if not weights or len(biases) != len(weights) or len(weights) + len(biases) != len(params):
         return None
@@ -111,13 +118,18 @@ def _chain(params, layers, n_in, samples):
         W, bias = params[w], params[b]
         cur = widths[-1]
         prefer_T = samples == "columns"
-        if W.shape[1] == cur and (prefer_T or W.shape[0] != cur):
+        if W.ndim == 1:  # one output unit: W as a vector of the inputs' weights
+            if W.shape[0] != cur:
+                return None
+            ops[w], out = "column", 1
+        elif W.shape[1] == cur and (prefer_T or W.shape[0] != cur):
             ops[w], out = "T", W.shape[0]
         elif W.shape[0] == cur:
             ops[w], out = "same", W.shape[1]
         else:
             return None
-        if bias.size != out or bias.shape not in ((out,), (1, out), (out, 1)):
+        if bias.size != out or bias.shape not in ((out,), (1, out), (out, 1), () if out == 1
+                                                  else (out,)):
             return None
         ops[b] = "same" if bias.shape == (out,) else "vector"
         widths.append(out)
@@ -140,7 +152,7 @@ def identify(lossf, params, X, Y, rng) -> Identified | None:
             continue
         found = _search(lossf, params, layers, chained, Xs, Ys, rng)
         if found is not None:
-            return _build(found, layers, chained, samples, params)
+            return _build(found, layers, chained, samples, params, Xs.shape[0])
     return None
 
 
@@ -174,7 +186,7 @@ def _search(lossf, params, layers, chained, X, Y, rng):
              for w, b in layers] for p in points]
     l2 = np.array([sum(float(np.sum(W ** 2)) for W, _ in net) for net in nets])
     l2_all = l2 + np.array([sum(float(np.sum(b ** 2)) for _, b in net) for net in nets])
-    tol = 1e3 * lossf.noise + 1e-9 * float(np.max(np.abs(user)))
+    tol = 1e2 * lossf.noise + 1e-9 * float(np.max(np.abs(user)))
     labels = Y.shape[1] > 1 and np.all((Y == 0) | (Y == 1)) and np.all(Y.sum(1) == 1)
     binary = np.all((Y >= 0) & (Y <= 1))
     for hidden in itertools.product(HIDDEN, repeat=len(layers) - 1):
@@ -190,7 +202,7 @@ def _search(lossf, params, layers, chained, X, Y, rng):
             for penalty in (l2, l2_all):
                 fit = _fit(totals, penalty, user, tol)
                 if fit is not None:
-                    return hidden, head, loss, fit, penalty is l2_all
+                    return hidden, head, loss, fit, penalty is l2_all, max(1e-9, 1e2 * lossf.eps)
     return None
 
 
@@ -218,11 +230,11 @@ def _fit(totals, penalty, user, tol):
 
 def _in_network(a, op):
     a = np.asarray(a, dtype=np.float64)
-    return a.T if op == "T" else a
+    return a.T if op == "T" else a.reshape(-1, 1) if op == "column" else a
 
 
-def _build(found, layers, chained, samples, params) -> Identified:
-    hidden, head, loss, (c, kappa), on_biases = found
+def _build(found, layers, chained, samples, params, B) -> Identified:
+    hidden, head, loss, (c, kappa), on_biases, precision = found
     widths, ops = chained
     net_layers = []
     for k in range(len(widths) - 1):
@@ -232,8 +244,14 @@ def _build(found, layers, chained, samples, params) -> Identified:
             net_layers.append(Softmax())
         elif word != "identity" or k < len(hidden):
             net_layers.append(ACTIVATIONS[word]())
-    decay = _rational(2 * kappa) if kappa else 0
-    loss_obj = LOSSES[loss](reduction="sum", weight_decay=decay, scale=_rational(c))
+    decay = _rational(2 * kappa, precision) if kappa else 0
+    # A mean keeps B in the derivation (so that "the 1/B is missing" can be named): c as a
+    # multiple of the mean's own 1/(B·n) (or 1/B), unless the loss is a plain sum.
+    per = B * (1 if loss in ("softmax_ce", "ce") else widths[-1])
+    if abs(c - 1) <= precision:
+        loss_obj = LOSSES[loss](reduction="sum", weight_decay=decay)
+    else:
+        loss_obj = LOSSES[loss](weight_decay=decay, scale=_rational(c * per, precision))
     network = Network(net_layers, loss_obj)
     names, net_ops, shapes = {}, {}, {}
     for k, (w, b) in enumerate(layers, start=1):
@@ -249,10 +267,10 @@ def _build(found, layers, chained, samples, params) -> Identified:
     return Identified(network, names, layout, text)
 
 
-def _rational(value):
-    """A fitted number as an exact fraction: 0.0625 → 1/16, λ/(2B) → its fraction."""
+def _rational(value, precision=1e-9):
+    """A fitted number as an exact fraction, to the loss's precision: 0.0625 → 1/16."""
     f = Fraction(value).limit_denominator(10**6)
-    f = f if abs(float(f) - value) <= 1e-9 * abs(value) else Fraction(value)
+    f = f if abs(float(f) - value) <= precision * abs(value) else Fraction(value)
     return sp.Rational(f.numerator, f.denominator)
 
 

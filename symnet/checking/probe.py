@@ -56,6 +56,7 @@ class Prober:
         self.rounding = rounding
         self.notes: list[str] = []
         self.validated: set[str] = set()  # tensors whose complex step was cross-checked
+        self.probes_of: dict[str, list[Probe]] = {}  # each tensor's first directional probes
         self.floor = 0.0  # rms of the largest gradient tensor: the scale of rounding noise
 
     def probe(self, params, name, g, v) -> Probe:
@@ -107,7 +108,10 @@ class Prober:
                 break
             h *= 8
             wider = self.loss.richardson(params, name, v, h)
-            if wider.kink or wider.bound >= est.bound:
+            # kept only if it agrees with the narrower estimate: a wide step that crosses a
+            # kink (a ReLU unit near 0) is biased, and its own bound need not show it
+            if wider.kink or wider.bound >= est.bound or abs(
+                    wider.value - est.value) > est.bound:
                 break
             est = wider
         return est

@@ -29,10 +29,14 @@ from .finite_diff import Loss, call_user, eps_of
 from .finite_diff import _changed as changed_inputs
 from .identify import identify, pair_layers
 from .localize import finish, localize
-from .naming import name_mistakes
+from .naming import name_mistakes, sharpen
 from .probe import Prober
 from .reference import Reference
 from .report import MAX_KEPT, ParamResult, Report
+
+# A loss whose measured precision is coarser than this (float32 inside: ~1e-7) leaves finite
+# differences a resolution of about a percent; a wrong gradient can hide below it.
+COARSE_EPS = 1e-12
 
 
 def verify(grads, *, loss=None, params, X, Y, reference=None, net=None, weight_decay=None,
@@ -68,20 +72,19 @@ def verify(grads, *, loss=None, params, X, Y, reference=None, net=None, weight_d
     if net is not None and lossf is not None:
         reference.compare_loss(lossf.f0)
     prober = Prober(lossf, rng, rtol, n_directions, reference, rounding)
-    B = int(np.shape(X)[0]) if np.ndim(X) else None
+    B, n_out = _batch_and_outputs(X, Y)
     batch_sizes = {int(n) for n in np.shape(X)} if np.ndim(X) == 2 else {B}
-    facts = {"weight_decay": weight_decay, "B": B,
-             "n_out": int(np.shape(Y)[1]) if np.ndim(Y) == 2 else None}
+    facts = {"weight_decay": weight_decay, "B": B, "n_out": n_out}
     results, checkable = _structure(g, params, batch_sizes)
     prober.floor = max((float(np.sqrt(np.mean(np.square(np.asarray(g[k], dtype=np.float64)))))
                         for k in checkable if np.size(g[k])), default=0.0)
     t = reference(params, X, Y)[1] if reference is not None else None
-    kinks = []
+    kinks, size1 = [], {}
     for name in checkable:
         r = _check(prober, name, params, _aligned(g[name], params[name]),
                    None if t is None else t[name], dict(facts, theta=params[name]))
-        if results.get(name) is not None:  # a size-1 axis too many or too few: say both
-            r = _with_shape_note(r, results[name])
+        if results.get(name) is not None:  # a size-1 axis too many or too few: said at the end
+            size1[name] = results[name]
         results[name] = r
         if r.verdict == "kink?":
             kinks.append(name)
@@ -91,12 +94,19 @@ def verify(grads, *, loss=None, params, X, Y, reference=None, net=None, weight_d
     notes = (lossf.notes if lossf else []) + prober.notes
     if net is not None:
         reference.annotate(grads, params, X, Y, ordered, notes)
-    elif reference is None and any(r.verdict == "wrong" for r in ordered):
-        _name_mistakes(lossf, grads, g, params, X, Y, ordered, notes, rng, facts)
+    elif reference is None and (any(r.verdict == "wrong" for r in ordered)
+                                or lossf.eps > COARSE_EPS):
+        # Something to name, or a loss so noisy (float32 inside) that finite differences
+        # resolve only about a percent: the identified network's exact gradient is sharper.
+        _name_mistakes(lossf, grads, g, params, X, Y, ordered, notes, rng, facts,
+                       prober.probes_of)
+    for name, shape_result in size1.items():  # the value verdict, and the shape beside it
+        results[name] = _with_shape_note(results[name], shape_result)
+    ordered = [results[k] for k in params] + [r for k, r in results.items() if k not in params]
     return Report(ordered, lossf.n_evals if lossf else 0, mode, notes, n_params)
 
 
-def _name_mistakes(lossf, grads, g, params, X, Y, results, notes, rng, facts):
+def _name_mistakes(lossf, grads, g, params, X, Y, results, notes, rng, facts, probes_of):
     """Black box: find the network the loss computes (`identify`) and name each wrong
     gradient by the mutant of its derivation that it matches, as reference mode does, then by
     the now known truth and by which tensors are wrong together (`naming`). The verdicts stay
@@ -109,12 +119,33 @@ def _name_mistakes(lossf, grads, g, params, X, Y, results, notes, rng, facts):
     except SymnetError:  # a network symnet cannot build for these shapes
         reference = None
     if reference is not None:
+        sharpened = sharpen(reference, g, params, X, Y, results, probes_of, facts,
+                            noisy=lossf.eps > COARSE_EPS)
+        if sharpened:
+            notes.append(f"{', '.join(sharpened)}: within the finite differences of this noisy "
+                         "loss, but not within the exact gradient of the network identified "
+                         "below (which agrees with every finite-difference probe)")
+        before = {r.name: (r.kind, r.diagnosis) for r in results}
         reference.annotate(grads, params, X, Y, results, [])
+        for r in results:  # a specific finding of the finite differences stays in front
+            kind, text = before[r.name]
+            if r.mutant and kind not in ("other", "") and text and text not in r.diagnosis:
+                r.diagnosis = f"{text}\n  It {r.diagnosis}"
         notes.append(f"identified: {found.description}; wrong gradients are compared with "
                      "the known mistakes of its derivation")
         if facts["weight_decay"] is None and found.network.loss.weight_decay:
             facts = dict(facts, weight_decay=float(found.network.loss.weight_decay))
     name_mistakes(reference, pair_layers(params), g, params, X, Y, results, facts)
+
+
+def _batch_and_outputs(X, Y):
+    """(B, n_out): from the axis X and Y share (samples as rows, or as columns)."""
+    xs, ys = np.shape(X), np.shape(Y)
+    if len(xs) != 2:
+        return (int(xs[0]) if xs else None), None
+    if len(ys) == 2 and xs[0] != ys[0] and xs[1] == ys[1]:  # samples as columns
+        return int(xs[1]), int(ys[0])
+    return int(xs[0]), (int(ys[1]) if len(ys) == 2 else None)
 
 
 def _check(prober, name, params, g, t, facts) -> ParamResult:
@@ -129,6 +160,7 @@ def _check(prober, name, params, g, t, facts) -> ParamResult:
             return r
         return finish(r, name, g, Truth(t, tol), bad, facts)
     r, probes = prober.check(name, params, g)
+    prober.probes_of[name] = probes  # kept: a later, sharper truth must agree with them
     if r.verdict != "wrong":
         return r
     return localize(prober, name, params, g, probes, facts)[0]

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Optional
 
 KINDS = (
     "transposed", "scaled", "sign", "bias_not_summed", "activation_derivative_missing",
@@ -21,12 +21,12 @@ class Case:
     loss: Callable  # loss(params, X, Y) -> float
     grads: Callable  # grads(params, X, Y) -> {name: array}
     buggy_params: frozenset = frozenset()  # parameters whose gradient is wrong
-    kind: Optional[str] = None  # one of KINDS; None for a correct case
+    kind: str | None = None  # one of KINDS; None for a correct case
     notes: str = ""
     # Optional refinements, used by measure.py:
-    says: Optional[str] = None  # regex a *precise* diagnosis of the buggy params would match
-    weight_decay: Optional[float] = None  # the λ a user would pass to verify(weight_decay=)
-    truth_loss: Optional[Callable] = None  # float64 twin of a loss that forces float32 inside
+    says: str | None = None  # regex a *precise* diagnosis of the buggy params would match
+    weight_decay: float | None = None  # the λ a user would pass to verify(weight_decay=)
+    truth_loss: Callable | None = None  # float64 twin of a loss that forces float32 inside
 
     def __post_init__(self):
         self.buggy_params = frozenset(self.buggy_params)

@@ -217,7 +217,7 @@ def make_bce(n_in=3, n_h=5, B=14):
     return make
 
 
-# -- 5. other activations, linear output, MSE summed over outputs / averaged over the batch ---------
+# -- 5. other activations, linear output, MSE summed over outputs / averaged over the batch -----
 
 ACTS = {  # name: (f, f′(z)) the way people write them
     "leaky_relu": (lambda z: np.where(z > 0, z, 0.01 * z), lambda z: np.where(z > 0, 1.0, 0.01)),
