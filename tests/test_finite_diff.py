@@ -96,9 +96,9 @@ def test_float32_params_are_evaluated_in_float64_when_the_loss_allows():
 
     f = Loss(strict, params, np.ones(3, dtype=np.float32), None)
     assert not f.upcast and f.eps == eps_of(np.float32)
-    # the refused float64 try, the float32 one, its repeat (deterministic?), and the seven
+    # the refused float64 try, the float32 one, its repeat (deterministic?), and the five
     # evaluations that measure its noise floor
-    assert f.n_evals == 10
+    assert f.n_evals == 8
 
 
 def test_loss_must_be_a_finite_scalar():

@@ -63,7 +63,7 @@ class Loss:
 
     - pure: two calls at the same point must return the same number (dropout left on, or any
       noise, is an error), and no call may change its inputs (an in-place edit of X is an error);
-    - its noise floor: the rounding error of the number it returns, measured from how far six
+    - its noise floor: the rounding error of the number it returns, measured from how far five
       evaluations on a tiny segment stray from a parabola. A loss that computes in float32
       inside (and returns float64) is found this way, and steps and tolerances follow it."""
 
@@ -99,7 +99,7 @@ class Loss:
         self._measure_noise(params, rng or np.random.default_rng(0))
 
     def _measure_noise(self, params, rng):
-        """Fit a parabola to L at six points within a tiny segment of a random direction of the
+        """Fit a parabola to L at five points within a tiny segment of a random direction of the
         largest tensor: what the fit cannot explain is the loss's rounding noise."""
         name = max(params, key=lambda k: np.size(params[k]))
         theta = params[name]
@@ -110,7 +110,7 @@ class Loss:
         # rounding, while float32 rounding (1e-7 relative) is far above the fit's resolution.
         h = 1e-5 * max(1.0, float(np.sqrt(np.mean(np.square(theta, dtype=np.float64)))))
         h /= float(np.linalg.norm(v))
-        ts = h * np.array([-1.0, -0.6, -0.2, 0.3, 0.7, 1.0])
+        ts = h * np.array([-1.0, -0.4, 0.5, 1.0])  # and 0: five values, two degrees of freedom
         # Around a point a little away from θ: at θ itself a pre-activation may sit exactly on
         # a kink (a zero bias), where no parabola fits whatever the precision.
         scale = max(1.0, float(np.sqrt(np.mean(np.square(theta, dtype=np.float64)))))
