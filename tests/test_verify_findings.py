@@ -262,3 +262,22 @@ def test_no_relative_error_of_one_beside_an_ok():
     assert report.ok, str(report)
     row = next(s for s in str(report).splitlines() if s.startswith("b1 "))
     assert row.split()[4] == "-"  # no relative error where the values are rounding noise
+
+
+# 4b. dense layers without a bias (before BatchNorm, or by choice) can be stated
+def test_a_dense_layer_without_a_bias():
+    net = sn.Network([sn.Dense(4, 5, bias=False), sn.Tanh(), sn.Dense(5, 3)], loss=sn.MSE())
+    assert sn.check(net).ok
+    p, X, Y = make(n_out=3)
+    del p["b1"]
+
+    def grads(p, X, Y):
+        H = np.tanh(X @ p["W1"])
+        dA = 2 * (H @ p["W2"] + p["b2"] - Y) / Y.size
+        dZ1 = dA @ p["W2"].T * (1 - H ** 2)
+        return {"W1": X.T @ dZ1, "W2": H.T @ dA, "b2": dA.sum(0)}
+
+    assert sn.verify(grads, net=net, params=p, X=X, Y=Y).ok
+    bn = sn.Network([sn.Dense(4, 5, bias=False), sn.BatchNorm(5), sn.Tanh(), sn.Dense(5, 3)],
+                    loss=sn.MSE())
+    assert sn.check(bn).ok and "bias=False" in sn.describe(bn)

@@ -25,6 +25,11 @@ def dense(X, W, b):
     return MatAdd(MatMul(X, W), MatMul(ones(X.shape[0]), b.T))
 
 
+def linear(X, W):
+    """A dense layer without a bias; its VJP is the first two of `dense_vjp`'s."""
+    return MatMul(X, W)
+
+
 def dense_vjp(G, X, W, b):
     """(∂L/∂X, ∂L/∂W, ∂L/∂b) = (G Wᵀ, Xᵀ G, Gᵀ 𝟙)."""
     return MatMul(G, W.T), MatMul(X.T, G), MatMul(G.T, ones(G.shape[0]))

@@ -185,7 +185,6 @@ def _search(lossf, params, layers, chained, X, Y, rng):
     nets = [[(_in_network(p[w], ops[w]), _in_network(p[b], ops[b]).reshape(-1))
              for w, b in layers] for p in points]
     l2 = np.array([sum(float(np.sum(W ** 2)) for W, _ in net) for net in nets])
-    l2_all = l2 + np.array([sum(float(np.sum(b ** 2)) for _, b in net) for net in nets])
     tol = 1e2 * lossf.noise + 1e-9 * float(np.max(np.abs(user)))
     labels = Y.shape[1] > 1 and np.all((Y == 0) | (Y == 1)) and np.all(Y.sum(1) == 1)
     binary = np.all((Y >= 0) & (Y <= 1))
@@ -199,10 +198,11 @@ def _search(lossf, params, layers, chained, X, Y, rng):
             totals = np.array([_total(loss, _act(head)(z), Y) for z in pre])
             if not np.all(np.isfinite(totals)):
                 continue
-            for penalty in (l2, l2_all):
-                fit = _fit(totals, penalty, user, tol)
-                if fit is not None:
-                    return hidden, head, loss, fit, penalty is l2_all, max(1e-9, 1e2 * lossf.eps)
+            # The penalty is Σ‖W‖² over the weights: symnet's networks decay W alone, so a
+            # loss that also penalizes the biases stays unidentified (never matched wrongly).
+            fit = _fit(totals, l2, user, tol)
+            if fit is not None:
+                return hidden, head, loss, fit, max(1e-9, 1e2 * lossf.eps)
     return None
 
 
@@ -234,7 +234,7 @@ def _in_network(a, op):
 
 
 def _build(found, layers, chained, samples, params, B) -> Identified:
-    hidden, head, loss, (c, kappa), on_biases, precision = found
+    hidden, head, loss, (c, kappa), precision = found
     widths, ops = chained
     net_layers = []
     for k in range(len(widths) - 1):
@@ -262,8 +262,7 @@ def _build(found, layers, chained, samples, params, B) -> Identified:
     words = [*hidden, head, loss]
     text = (f"your loss is that of a dense {'-'.join(map(str, widths))} network with "
             f"{', '.join(words[:-1])} and {loss}, L = {_fmt(c)}·Σℓ"
-            + (f" + {_fmt(kappa)}·Σ‖W‖²" if kappa else "")
-            + (" (L2 on the biases too)" if on_biases and kappa else ""))
+            + (f" + {_fmt(kappa)}·Σ‖W‖²" if kappa else ""))
     return Identified(network, names, layout, text)
 
 

@@ -40,7 +40,7 @@ COARSE_EPS = 1e-12
 
 
 def verify(grads, *, loss=None, params, X, Y, reference=None, net=None, weight_decay=None,
-           rtol=None, seed=0, n_directions=3, rounding=None) -> Report:
+           rtol=None, seed=0, n_directions=3, rounding=None, layout=None) -> Report:
     """Check `grads(params, X, Y) -> {name: array}` against the truth; see the module docstring.
 
     net: the network (Network, spec or Derivation) whose loss `grads` differentiates. The truth
@@ -48,6 +48,9 @@ def verify(grads, *, loss=None, params, X, Y, reference=None, net=None, weight_d
     found exactly, and each wrong gradient is matched against mutants of the derivation
     (`mutants`) to name the mistake and print the formula your code implements. With both
     `net=` and `loss=`, your loss is first compared with the network's at the point.
+    layout: with `net=`, "rows" (samples as rows, symnet's) or "columns" (X of shape
+    (n_in, B), W of shape (n_out, n_in): Nielsen's and many courses'); found from the shapes
+    when not given, which is ambiguous only where B = n_in and every W is square.
     weight_decay: λ when the loss includes (λ/2)·‖W‖² (lets the diagnosis name a missing or
     doubled L2 term). rtol: extra relative tolerance on top of the computed bounds.
     rounding: `rounding(params, name, dtype) -> array`, a measured bound on the rounding error
@@ -60,7 +63,7 @@ def verify(grads, *, loss=None, params, X, Y, reference=None, net=None, weight_d
     if net is not None:
         if reference is not None:
             raise TypeError("verify takes reference= or net=, not both")
-        reference = Reference(net, params, X, Y)  # checks params and data against the network
+        reference = Reference(net, params, X, Y, layout)  # checks params and data too
         weight_decay = reference.weight_decay if weight_decay is None else weight_decay
     if reference is None and loss is None:
         raise TypeError("verify needs loss= (finite differences) or reference= (exact gradients)")

@@ -14,25 +14,35 @@ from .layer import Layer, exact
 
 
 class Dense(Layer):
-    """Z = A W + 𝟙 bᵀ with W of shape (n_in, n_out) and b of shape (n_out,)."""
+    """Z = A W + 𝟙 bᵀ with W of shape (n_in, n_out) and b of shape (n_out,); with
+    `bias=False`, Z = A W (a layer before BatchNorm, whose mean would remove any bias)."""
 
-    def __init__(self, n_in: int, n_out: int):
+    def __init__(self, n_in: int, n_out: int, bias: bool = True):
         for what, n in (("n_in", n_in), ("n_out", n_out)):
             if isinstance(n, bool) or not isinstance(n, int) or n < 1:
                 raise ShapeError(f"Dense {what} must be a positive integer, got {n!r}")
-        self.n_in, self.n_out = n_in, n_out
+        if not isinstance(bias, bool):
+            raise SpecError(f"Dense bias must be True or False, got {bias!r}")
+        self.n_in, self.n_out, self.bias = n_in, n_out, bias
 
     def __repr__(self):
-        return f"Dense({self.n_in}, {self.n_out})"
+        return f"Dense({self.n_in}, {self.n_out}{'' if self.bias else ', bias=False'})"
 
     def __eq__(self, other):
-        return type(other) is Dense and (self.n_in, self.n_out) == (other.n_in, other.n_out)
+        return type(other) is Dense and (self.n_in, self.n_out, self.bias) == (
+            other.n_in, other.n_out, other.bias)
 
     def out_width(self, n_in: int) -> int:
         return self.n_out
 
     def record(self, tape, A, k: int):
         W = tape.param(f"W{k}", self.n_in, self.n_out, decays=True)
+        if not self.bias:
+            why = (f"Z{k} = {A.name} W{k} is linear: ∂L/∂W{k} = {A.name}ᵀ δ{k} and "
+                   f"∂L/∂{A.name} = δ{k} W{k}ᵀ (the dense rule without its bias term).")
+            return tape.record(f"Z{k}", rules.linear(A, W), (A, W),
+                               lambda G, out: rules.dense_vjp(G, A, W, None)[:2], why=why,
+                               layer=k)
         b = tape.param(f"b{k}", self.n_out)
         why = (
             f"Z{k} = {A.name} W{k} + 𝟙b{k}ᵀ is linear: W{k}[i, j] carries column i of {A.name} "
