@@ -8,7 +8,7 @@ import sympy as sp
 
 from ..algebra import rules
 from ..algebra.functions import sigmoid, softplus, x
-from ..errors import ShapeError
+from ..errors import ShapeError, SpecError
 from .activation import Activation
 from .layer import Layer, exact
 
