@@ -37,6 +37,17 @@ def arguments(add):
     return attach
 
 
+def _seed(text: str) -> int:
+    """A --seed value: a non-negative integer (NumPy's generators take no negative seeds)."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {text!r}") from None
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {n}")
+    return n
+
+
 def _network(spec: str):
     from .nn.spec import network_from
 
@@ -93,8 +104,8 @@ def _codegen(args) -> int:
     if args.output is None:
         print(source, end="")
     else:
-        write_file(args.output, source, force=args.force)
-        print(f"wrote {args.output} ({source.count(chr(10))} lines; needs only NumPy)")
+        path = write_file(args.output, source, force=args.force)
+        print(f"wrote {path} ({source.count(chr(10))} lines; needs only NumPy)")
     return 0
 
 
@@ -108,11 +119,16 @@ def _train_arguments(p):
                    "0.01 adam)")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--optimizer", choices=("sgd", "momentum", "adam"), default="adam")
-    p.add_argument("--seed", type=int, default=0, help="for the data, the split, init, shuffling")
+    p.add_argument("--seed", type=_seed, default=0, help="for the data, the split, init, shuffling")
     p.add_argument("--test-fraction", type=float,
                    help="held out for testing (default 0.2; 0 for xor)")
     p.add_argument("--dtype", choices=("float64", "float32"), default="float64")
-    p.add_argument("--plot", metavar="FILE.png", help="save the loss and accuracy curves")
+    p.add_argument("--plot", metavar="FILE.png", help="save the loss and accuracy curves "
+                   "(needs matplotlib; .png added to a name without suffix)")
+    p.add_argument("--force", action="store_true", help="overwrite the --plot file if it exists")
+    p.add_argument("--standardize", action="store_true",
+                   help="z-score the features (and a regression target) with the training "
+                        "split's mean and std")
     p.add_argument("--quiet", action="store_true", help="no per-epoch progress line")
 
 
@@ -120,34 +136,64 @@ def _train_arguments(p):
 @arguments(_train_arguments)
 def _train(args) -> int:
     from .codegen.model import compile
-    from .errors import ShapeError
+    from .errors import DataError, ShapeError
+    from .files import check_output, write_output
     from .nn.spec import describe
     from .training import datasets
     from .training.train import plot, train
 
     net = _network(args.spec)
+    plot_path = None
+    if args.plot:  # optional extras and the output path fail now, not after training
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            raise DataError("--plot needs matplotlib, which is not installed: "
+                            "pip install 'symnet[plot]'") from None
+        plot_path = check_output(args.plot, force=args.force, default_suffix=".png",
+                                 example="loss")
     data = datasets.load(args.data, target=args.target, seed=args.seed)
     if data.n_features != net.n_in:
         raise ShapeError(f"{data.name} has {data.n_features} features, but the network takes "
                          f"{net.n_in} inputs: start the spec with {data.n_features}-")
+    data.check_labels(net)  # on the whole set: a split may miss a class
     fraction = args.test_fraction if args.test_fraction is not None else (
         0.0 if data.name == "xor" else 0.2)
     X, y, X_test, y_test = datasets.split(data, fraction, seed=args.seed)
-    Y, Y_test = (datasets.Dataset(data.name, a, b).targets_for(net)
+    regression = not datasets.is_classification(net)
+    notes = []
+    if data.target is not None and args.target is None:
+        notes.append(f"target: the last column, {data.target!r}; --target NAME picks another")
+    if args.standardize:
+        X, y_std, stats = datasets.standardize(X, y if regression else None)
+        y = y_std if regression else y
+        X_test, y_t = stats.apply(X_test, y_test if regression else None)
+        y_test = y_t if regression else y_test
+        notes.append(str(stats))
+    else:
+        notes.append(datasets.scaling_advice(data, net) or "")
+    classes = data.classes if not regression else None
+    Y, Y_test = (datasets.Dataset(data.name, a, b).targets_for(net, classes)
                  for a, b in ((X, y), (X_test, y_test)))
     model = compile(net, dtype=args.dtype)
     lr = args.lr if args.lr is not None else {"sgd": 0.1, "momentum": 0.05, "adam": 0.01}[
         args.optimizer]
-    print(f"{data!r}: {len(X)} to train, {len(X_test)} to test")
+    print(f"{data.describe(net)}: {len(X)} to train, {len(X_test)} to test")
+    for note in notes:
+        if note:
+            print(note)
     print(f"{describe(net)}: {net.n_parameters} parameters, {args.dtype}, {args.optimizer} "
           f"lr={lr:g}, batches of {args.batch_size}")
     history = train(model, model.init(args.seed), X, Y, epochs=args.epochs, lr=lr,
                     batch_size=args.batch_size, optimizer=args.optimizer, seed=args.seed,
                     progress=not args.quiet, test=(X_test, Y_test) if len(X_test) else None)
     print(history.summary())
-    if args.plot:
-        plot(history, args.plot, f"{describe(net)} on {data.name}")
-        print(f"wrote {args.plot}")
+    if plot_path is not None:
+        title = f"{describe(net)} on {data.name}"
+        fmt = plot_path.suffix.lstrip(".").lower()
+        written = write_output(plot_path, lambda f: plot(history, f, title, format=fmt),
+                               force=args.force)
+        print(f"wrote {written}")
     return 0
 
 
@@ -230,7 +276,7 @@ def _prove(args) -> int:
 
 def _check_arguments(p):
     p.add_argument("spec", help="a spec string or a TOML file")
-    p.add_argument("--seed", type=int, default=0, help="for the random parameters and data")
+    p.add_argument("--seed", type=_seed, default=0, help="for the random parameters and data")
     p.add_argument("--batch", type=int, default=4, help="samples in the random batch (default 4)")
     p.add_argument("--dtype", choices=("float64", "float32"), default="float64",
                    help="dtype of the generated code checked (default float64)")
@@ -255,7 +301,7 @@ def _verify_arguments(p):
                    help="reference mode: the truth is symnet's gradient of this network (spec "
                         "or TOML file); loss() is then not needed, and a wrong gradient is "
                         "matched against known mistakes")
-    p.add_argument("--seed", type=int, default=0, help="for the random check directions")
+    p.add_argument("--seed", type=_seed, default=0, help="for the random check directions")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
 
 

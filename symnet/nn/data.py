@@ -106,7 +106,7 @@ def _one_hot(labels: np.ndarray, n_classes: int) -> np.ndarray:
         labels.dtype.kind == "f" and np.all(labels == np.round(labels))
     ):
         raise DataError("1-D targets for a cross-entropy must be integer class labels")
-    labels = labels.astype(np.int64)
-    if labels.min() < 0 or labels.max() >= n_classes:
-        raise DataError(f"class labels must lie in 0..{n_classes - 1}, got {labels.min()}..")
-    return np.eye(n_classes)[labels]
+    lo, hi = labels.min(), labels.max()  # checked before any cast: 1e20 must not wrap around
+    if lo < 0 or hi > n_classes - 1:
+        raise DataError(f"class labels must lie in 0..{n_classes - 1}, got {lo:g}..{hi:g}")
+    return np.eye(n_classes)[labels.astype(np.intp)]

@@ -190,8 +190,9 @@ class _Progress:
             print(file=sys.stderr)
 
 
-def plot(history: History, path, title: str):
-    """Save the loss and accuracy curves of `history` as an image (needs matplotlib)."""
+def plot(history: History, path, title: str, format: str | None = None):  # noqa: A002
+    """Save the loss and accuracy curves of `history` as an image (needs matplotlib) to a path
+    or a binary file object (then give `format`, e.g. "png")."""
     try:
         from matplotlib.figure import Figure
     except ImportError:
@@ -221,6 +222,6 @@ def plot(history: History, path, title: str):
     ax.set_title(title)
     ax.grid(alpha=0.3)
     try:
-        fig.savefig(path, dpi=120)
+        fig.savefig(path, dpi=120, format=format)
     except (OSError, ValueError) as e:
         raise DataError(f"cannot save the plot to {path}: {e}") from None
