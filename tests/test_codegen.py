@@ -8,6 +8,7 @@ import traceback
 
 import numpy as np
 import pytest
+from _cli import load_generated
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
@@ -306,3 +307,65 @@ def test_cli_codegen_writes_atomically_and_refuses_to_overwrite(tmp_path, capsys
     assert [p.name for p in tmp_path.iterdir()] == ["mlp.py"]  # no temporary left behind
     assert main(["codegen", "2-1 mse", "-o", str(tmp_path / "no" / "x.py")]) == 2
     assert main(["codegen", "2-1 nonsense"]) == 2
+
+
+# ── the standalone module accepts what the library accepts, and nothing else (issue 14) ───
+
+
+def test_generated_loss_accepts_1d_regression_target(tmp_path):
+    m = load_generated(codegen("3-16-16-1 tanh mse"), tmp_path)
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(500, 3)), rng.normal(size=500)
+    params = m.init_params(0)
+    right = float(sn.compile("3-16-16-1 tanh mse").loss(params, X, y))
+    assert float(m.loss(params, X, y)) == pytest.approx(right, rel=1e-12)  # was 500×500
+    L, grads = m.loss_and_grads(params, X, y)  # was a raw matmul error
+    assert float(L) == pytest.approx(right, rel=1e-12)
+    assert grads["W1"].shape == (3, 16)
+
+
+def test_generated_softmax_ce_accepts_class_labels(tmp_path):
+    m = load_generated(codegen("3-4-3 tanh softmax_ce"), tmp_path)
+    params = m.init_params(0)
+    X = np.random.default_rng(1).normal(size=(4, 3))
+    labels = np.array([0, 1, 2, 1])
+    one_hot = np.eye(3)[labels]
+    assert float(m.loss(params, X, labels)) == pytest.approx(float(m.loss(params, X, one_hot)))
+    L, g = m.loss_and_grads(params, X, labels)
+    L1, g1 = m.loss_and_grads(params, X, one_hot)
+    assert float(L) == pytest.approx(float(L1))
+    np.testing.assert_allclose(g["W1"], g1["W1"])
+    with pytest.raises(ValueError, match=r"class labels must lie in 0\.\.2, got 0\.\.3"):
+        m.loss(params, X, np.array([0, 1, 3, 1]))
+
+
+@pytest.mark.parametrize("bad_y", [np.zeros((500, 2)), np.zeros(499), np.zeros((500, 1, 1))])
+def test_generated_module_rejects_wrong_target_shape(tmp_path, bad_y):
+    m = load_generated(codegen("3-16-16-1 tanh mse"), tmp_path)
+    X = np.zeros((500, 3))
+    for fn in (m.loss, m.loss_and_grads):
+        with pytest.raises(ValueError, match=r"Y has shape"):  # never a silent broadcast
+            fn(m.init_params(0), X, bad_y)
+
+
+def test_generated_batchnorm_batch_of_one_raises(tmp_path):
+    m = load_generated(codegen("3-4-1 batchnorm,tanh mse"), tmp_path)
+    with pytest.raises(ValueError, match=r"(?i)batch"):
+        m.loss_and_grads(m.init_params(0), np.ones((1, 3)), np.ones((1, 1)))
+
+
+def test_batchnorm_batch_of_one_raises():
+    model = sn.compile("3-4-1 batchnorm,tanh mse")
+    params = model.init(0)
+    X, Y = np.array([[1.0, 2.0, 3.0]]), np.array([[0.5]])
+    with pytest.raises(sn.SymnetError, match=r"(?i)batch"):
+        model.loss_and_grads(params, X, Y)
+    with pytest.raises(sn.SymnetError, match=r"(?i)batch"):
+        model.forward(params, X)  # training-mode statistics of one sample: a constant
+
+
+def test_training_batchnorm_merges_a_last_batch_of_one():
+    model = sn.compile("3-4-1 batchnorm,tanh mse")
+    X, Y = np.random.default_rng(0).normal(size=(33, 3)), np.zeros(33)
+    assert len(sn.train(model, model.init(0), X, Y, epochs=2, batch_size=32,
+                        progress=False)) == 2

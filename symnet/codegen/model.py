@@ -22,7 +22,7 @@ import numpy as np
 
 from ..derivation.chain import derivation_of
 from ..errors import DataError
-from ..nn.data import check_batch, check_inputs, check_params
+from ..nn.data import check_batch, check_batch_size, check_inputs, check_params
 from .module import dtype_of, module_source
 
 
@@ -54,6 +54,7 @@ class Model:
         """The network's output for X (logits for softmax_ce and bce_logits)."""
         params, dtype = self._params(params)
         X = check_inputs(self.network, X).astype(dtype, copy=False)
+        check_batch_size(self.network, X.shape[0])
         return self.module.forward(params, X)
 
     def loss(self, params, X, Y):
@@ -70,6 +71,7 @@ class Model:
         """(params, X, Y) validated, with X and Y in the parameters' dtype."""
         params, dtype = self._params(params)
         X, Y = check_batch(self.network, X, Y)
+        check_batch_size(self.network, X.shape[0])
         return params, X.astype(dtype, copy=False), Y.astype(dtype, copy=False)
 
     def _params(self, params):

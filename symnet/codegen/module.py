@@ -62,14 +62,62 @@ def _initial_values(net) -> dict[str, list[float]]:
     return values
 
 
-def _function(name, args, doc, block, returns, params, keep=()):
+def _targets_function(net) -> str:
+    """`_targets(X, Y)`: Y as (B, n_out), or a ValueError; never a silent broadcast."""
+    n, classes = net.n_out, net.loss.name in ("softmax_ce", "ce")
+    lines = [
+        "def _targets(X, Y):",
+        f'    """Y as (B, {n}): ' + ("class labels 0..n−1 become one-hot rows"
+                                    if classes else "a 1-D Y becomes a column")
+        + "; any other shape is a ValueError,",
+        '    never a broadcast. The data\'s checks are the caller\'s (symnet.compile does '
+        'them)."""',
+        "    B = X.shape[0]",
+        f"    if getattr(Y, \"shape\", None) == (B, {n}):",
+        "        return Y",
+        "    Y = np.asarray(Y)",
+    ]
+    if classes:
+        lines += [
+            "    labels = Y.dtype.kind in \"iu\" or (Y.dtype.kind == \"f\" and Y.ndim == 1 and "
+            "np.all(Y == np.round(Y)))",
+            "    if Y.shape == (B,) and labels:",
+            "        lo, hi = Y.min(), Y.max()",
+            f"        if lo < 0 or hi > {n - 1}:",
+            f'            raise ValueError(f"class labels must lie in 0..{n - 1}, "',
+            '                             f"got {lo:g}..{hi:g}")',
+            f"        return np.eye({n}, dtype=X.dtype)[Y.astype(np.intp)]",
+        ]
+    elif n == 1:
+        lines += [
+            "    if Y.shape == (B,):",
+            "        return Y.reshape(B, 1).astype(X.dtype, copy=False)",
+        ]
+    also = " or class labels of shape (B,)" if classes else " or (B,)" if n == 1 else ""
+    lines += [f'    raise ValueError(f"Y has shape {{Y.shape}}, the network needs ({{B}}, {n})"',
+              f'                     "{also}")']
+    return "\n".join(lines)
+
+
+def _batch_guard(net) -> list[str]:
+    """Training-mode BatchNorm normalizes over the batch: one sample would give a constant."""
+    if not any(type(layer).__name__ == "BatchNorm" for layer in net.layers):
+        return []
+    return ["if X.shape[0] < 2:",
+            "    raise ValueError(\"BatchNorm normalizes over the batch in training mode and \"",
+            "                     \"needs at least 2 samples, got 1\")"]
+
+
+def _function(name, args, doc, block, returns, params, keep=(), pre=()):
+    """A generated function: `pre` (guards, target conversion) first, then the parameters it
+    reads, then the equations."""
     body = block.lines(keep={*keep, *re.findall(r"[A-Za-z_]\w*", returns)})
     used = set(re.findall(r"[A-Za-z_]\w*", "\n".join([*body, returns])))
     head = [f'{p} = params["{p}"]' for p in params if p in used]
     if "B" in used:
         head.append("B = X.shape[0]")
     lines = [f"def {name}({args}):", f'    """{doc}"""']
-    lines += [f"    {line}" for line in [*head, *body, f"return {returns}"]]
+    lines += [f"    {line}" for line in [*pre, *head, *body, f"return {returns}"]]
     return "\n".join(lines)
 
 
@@ -113,18 +161,12 @@ def _sgd_function(params) -> str:
 
 
 def _train_function(net) -> str:
-    if net.loss.name in ("softmax_ce", "ce"):
-        targets = ["if Y.ndim == 1:  # class labels → one-hot rows",
-                   f"    Y = np.eye({net.n_out}, dtype=DTYPE)[Y.astype(np.intp)]"]
-    else:
-        targets = ["Y = Y.reshape(len(Y), -1)"]
     per_batch = ("total += float(L) * len(batch)" if net.loss.reduction == "mean"
                  else "total += float(L)")
     epoch = "total / len(X)" if net.loss.reduction == "mean" else "total"
     body = [
         "X = np.asarray(X, dtype=DTYPE)",
-        "Y = np.asarray(Y, dtype=DTYPE)",
-        *targets,
+        "Y = _targets(X, np.asarray(Y)).astype(DTYPE, copy=False)",
         "rng = np.random.default_rng(seed)",
         "history = []",
         "for _ in range(epochs):",
@@ -165,17 +207,19 @@ def module_source(net, dtype: np.dtype) -> str:
     spec = describe(net)
     output_note = {"softmax_ce": " (logits: softmax gives the class probabilities)",
                    "bce_logits": " (logits: the sigmoid gives the probabilities)"}
+    guard = _batch_guard(net)
     functions = [
         _init_function(net, shapes, np.dtype(dtype).name),
+        _targets_function(net),
         _function("forward", "params, X",
                   f"The output {out} for a batch X of shape (B, {net.n_in})"
-                  f"{output_note.get(net.loss.name, '')}.", fwd, out, params),
+                  f"{output_note.get(net.loss.name, '')}.", fwd, out, params, pre=guard),
         _function("loss", "params, X, Y",
                   "The loss L of a batch: a NumPy scalar of the arrays' dtype.", loss, "L",
-                  params),
+                  params, pre=[*guard, "Y = _targets(X, Y)"]),
         _function("loss_and_grads", "params, X, Y",
                   "L and {name: ∂L/∂name}, each gradient shaped like its parameter.", full,
-                  f"L, {grads}", params),
+                  f"L, {grads}", params, pre=[*guard, "Y = _targets(X, Y)"]),
         _sgd_function(params),
         _train_function(net),
     ]

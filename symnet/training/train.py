@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import DataError, SpecError
+from ..nn.data import has_batchnorm
 
 OPTIMIZERS = ("sgd", "momentum", "adam")
 
@@ -140,6 +141,11 @@ def train(model, params, X, Y, epochs=100, lr=0.1, batch_size=32, optimizer="sgd
     opt = _OPTIMIZER[optimizer](params, float(lr))
     rng = np.random.default_rng(seed)
     mean = net.loss.reduction == "mean"
+    # BatchNorm's training mode needs 2 samples: a last minibatch of one joins the one before
+    merge_last = has_batchnorm(net)
+    if merge_last and len(X) % batch_size == 1 and len(X) > 1 and progress:
+        print("note: the last minibatch would hold 1 sample, which BatchNorm cannot normalize; "
+              "it joins the one before", file=sys.stderr)
     history = History(params=params)
     start = time.perf_counter()
     show = _Progress(epochs) if progress else None
@@ -148,8 +154,10 @@ def train(model, params, X, Y, epochs=100, lr=0.1, batch_size=32, optimizer="sgd
         for epoch in range(epochs):
             order = rng.permutation(len(X))
             total = 0.0
-            for i in range(0, len(X), batch_size):
-                batch = order[i:i + batch_size]
+            batches = [order[i:i + batch_size] for i in range(0, len(X), batch_size)]
+            if merge_last and len(batches) > 1 and len(batches[-1]) == 1:
+                batches[-2:] = [np.concatenate(batches[-2:])]
+            for batch in batches:
                 L, grads = fn.loss_and_grads(params, X[batch], Y[batch])
                 opt.step(params, grads)
                 total += float(L) * (len(batch) if mean else 1)
