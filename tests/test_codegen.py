@@ -192,12 +192,43 @@ def test_stable_at_large_preactivations(act, loss, dtype):
     assert all(np.isfinite(g).all() for g in grads.values())
 
 
-def test_bce_clamps_like_pytorch():
+def test_saturated_bce_is_exact_not_clamped():
+    """σ(±800) rounds to exactly 1 and 0; the generated code works from the logits, so L is the
+    exact 800 (torch.nn.BCELoss(sigmoid(z)) would clamp each log at −100 and give 100;
+    BCEWithLogitsLoss gives 800, as here)."""
     model = compile("1-1 sigmoid bce")
     params = {"W1": np.array([[1.0]]), "b1": np.zeros(1)}
-    # σ(±800) is exactly 1 and 0: each log is clamped at −100, as in torch.nn.BCELoss
     L = model.loss(params, np.array([[800.0], [-800.0]]), np.array([0.0, 1.0]))
-    assert float(L) == pytest.approx(100.0)
+    assert float(L) == pytest.approx(800.0)
+
+
+def test_saturated_bce_exact_and_generated_agree():
+    net = sn.parse("1-1 sigmoid bce")
+    d, model = sn.derive(net), sn.compile(net)
+    p = {"W1": np.array([[1.0]]), "b1": np.array([0.0])}
+    X, Y = np.array([[40.0], [-40.0]]), np.array([[0.0], [1.0]])
+    L_exact, g_exact = d.evaluate(p, X, Y)
+    L_gen, g_gen = model.loss_and_grads(p, X, Y)
+    assert float(L_gen) == pytest.approx(float(L_exact), rel=1e-9)  # was 70 vs 40
+    for k in p:
+        np.testing.assert_allclose(g_gen[k], g_exact[k], rtol=1e-9, atol=1e-12)
+
+
+def test_saturated_ce_exact_and_generated_agree():
+    net = sn.parse("2-2 softmax ce")
+    d, model = sn.derive(net), sn.compile(net)
+    p = {"W1": np.eye(2), "b1": np.zeros(2)}
+    X, Y = np.array([[200.0, 0.0]]), np.array([[0.0, 1.0]])
+    L_exact, g_exact = d.evaluate(p, X, Y)
+    L_gen, g_gen = model.loss_and_grads(p, X, Y)
+    assert float(L_gen) == pytest.approx(float(L_exact), rel=1e-9)  # was 100 vs 200
+    np.testing.assert_allclose(g_gen["W1"], g_exact["W1"], rtol=1e-9)
+
+
+def test_probability_losses_print_their_logit_form():
+    src = codegen("2-3-1 tanh sigmoid bce")
+    assert "_softplus(-Z2)" in src and "_log(" not in src
+    assert "δ2 = (1/(2·B))·(−Y + A2)" in src or "(A2 - Y)" in src
 
 
 # ── dtypes ──────────────────────────────────────────────────────────────────────────────────

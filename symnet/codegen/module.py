@@ -25,6 +25,7 @@ from ..derivation.chain import derivation_of
 from ..errors import DataError
 from ..nn.layers import Activation, Dense
 from ..nn.spec import describe
+from .logits import logit_domain
 from .printer import HELPERS, Context, print_function
 
 # Activations after which a layer's weights start He-normal (variance 2/n_in) rather than
@@ -200,9 +201,10 @@ def module_source(net, dtype: np.dtype) -> str:
     context = Context(probability_fns(net), {k: len(v) for k, v in shapes.items()})
     reserved = {"np", "params", "grads", "X", "Y", "B", "L", "DTYPE", "SHAPES", *params}
     out = d.forward[-1].name if d.forward else "X"
-    fwd = print_function(context, d.forward, reserved)
-    loss = print_function(context, (*d.forward, d.loss), reserved)
-    full = print_function(context, d.equations, reserved)
+    forward, loss_eq, backward = logit_domain(d)  # bce/ce from the logits: exact when saturated
+    fwd = print_function(context, forward, reserved)
+    loss = print_function(context, (*forward, loss_eq), reserved)
+    full = print_function(context, (*forward, loss_eq, *backward), reserved)
     grads = "{" + ", ".join(f'"{p}": d{p}' for p in params) + "}"
     spec = describe(net)
     output_note = {"softmax_ce": " (logits: softmax gives the class probabilities)",

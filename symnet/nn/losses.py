@@ -11,6 +11,12 @@
 `reduction="sum"` drops the mean. `weight_decay=λ` adds (λ/2) Σ‖W‖² over the dense weights, so
 that ∂L/∂W gains λW, as PyTorch's optimizers' `weight_decay` does. Element-wise losses are
 declared by their formula ℓ(x, y) (x the prediction, y the target); ∂ℓ/∂x is derived.
+
+`bce` and `ce` are printed on probabilities, but the generated code computes them from the
+logits (symnet.codegen.logits): the values equal the exact ones everywhere. Unlike
+`torch.nn.BCELoss(torch.sigmoid(z))`, which clamps log at −100 once σ(z) rounds to 0 or 1
+(|z| > 36.7 in float64, 16.6 in float32), the loss does not saturate at 100; it matches
+`BCEWithLogitsLoss` there.
 """
 
 from __future__ import annotations
