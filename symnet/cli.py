@@ -253,21 +253,32 @@ def _prove_arguments(p):
     p.add_argument("--spec", metavar="SPEC",
                    help="also prove what this network (spec or TOML file) needs beyond "
                         "symnet's own rules: its custom activations' derivatives")
+    p.add_argument("--force", action="store_true", help="overwrite the --markdown FILE")
 
 
 @command("prove", "check the proofs of every rule symnet's derivations use (exit 1 if any fails)")
 @arguments(_prove_arguments)
 def _prove(args) -> int:
-    from pathlib import Path
-
+    from .files import check_output, write_output
     from .prove import markdown, prove, table
 
     network = _network(args.spec) if args.spec else None
-    results = prove(args.proofs, only=args.only, network=network)
+    if args.markdown:  # a bad path fails now, not after a minute of proving
+        check_output(args.markdown, force=args.force, example="proofs.md")
+    done = 0
+
+    def progress(result):  # one line per theorem on stderr, as it is proved
+        nonlocal done
+        done += 1
+        print(f"[{done:>3}] {result.title}  {result.status} {result.seconds:.2f} s",
+              file=sys.stderr, flush=True)
+
+    print("proving…", file=sys.stderr, flush=True)
+    results = prove(args.proofs, only=args.only, network=network, on_result=progress)
     print(table(results) if results else f"no theorem matches {args.only!r}")
     if args.markdown:
-        Path(args.markdown).write_text(markdown(results), encoding="utf-8")
-        print(f"wrote {args.markdown}")
+        written = write_output(args.markdown, markdown(results), force=args.force)
+        print(f"wrote {written}")
     return 0 if results and all(r.proved for r in results) else 1
 
 
@@ -289,9 +300,54 @@ def _check_arguments(p):
 def _check(args) -> int:
     from .checking.check import check
 
-    report = check(_network(args.spec), seed=args.seed, batch=args.batch, dtype=args.dtype)
+    net = _network(args.spec)
+    _check_memory(net, args.batch)
+    report = check(net, seed=args.seed, batch=args.batch, dtype=args.dtype)
     print(report.to_json(indent=2) if args.json else report)
     return 0 if report.ok else 1
+
+
+def _memory_available() -> int | None:
+    """Bytes this process may still allocate: the smaller of the system's available memory and
+    the headroom under an address-space limit (ulimit -v); None when unknown."""
+    limits = []
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    limits.append(int(line.split()[1]) * 1024)
+    except OSError:
+        pass
+    try:
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+        if soft != resource.RLIM_INFINITY:
+            with open("/proc/self/statm") as f:
+                used = int(f.read().split()[0]) * resource.getpagesize()
+            limits.append(soft - used)
+    except (ImportError, OSError, ValueError):
+        pass
+    return min(limits) if limits else None
+
+
+def _check_memory(net, batch: int):
+    """Refuse a check that cannot fit in memory, before allocating anything: parameters,
+    gradients and finite-difference copies (about 12 arrays of the parameters' size), and each
+    layer's activations for the batch, kept by several evaluations (about 8 copies)."""
+    from .errors import DataError
+    from .nn.layers import Dense
+
+    if batch < 1:
+        raise DataError(f"--batch must be at least 1, got {batch}")
+    widths = sum(la.n_out for la in net.layers if isinstance(la, Dense)) + net.n_in
+    need = 8 * (12 * net.n_parameters + 8 * batch * widths)
+    free = _memory_available()
+    if free is not None and need > free:
+        raise DataError(f"this check needs about {need / 2**30:.3g} GiB of memory "
+                        f"({net.n_parameters} parameters, batch {batch}); about "
+                        f"{max(free, 0) / 2**30:.3g} GiB is available: check a smaller network "
+                        "of the same kind or a smaller --batch, which runs the same code")
 
 
 def _verify_arguments(p):
@@ -412,6 +468,10 @@ def main(argv=None) -> int:
         return 2
     except BrokenPipeError:  # `symnet derive … | head`
         return 0
+    except MemoryError:
+        print("symnet: error: out of memory: try a smaller network, batch or data file",
+              file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -1,3 +1,5 @@
+import re
+
 import pytest
 
 import symnet as sn
@@ -105,3 +107,23 @@ def test_bad_toml(tmp_path, text, words):
 def test_missing_toml_file(tmp_path):
     with pytest.raises(sn.SpecError, match="cannot read"):
         load(tmp_path / "nope.toml")
+
+
+# ── issue 14: repeated options, did-you-mean ───────────────────────────────────────────────
+
+
+@pytest.mark.parametrize("spec", ["2-3-1 tanh mse reduction=sum reduction=mean",
+                                  "2-3-1 tanh mse weight_decay=1 weight_decay=0"])
+def test_duplicate_options_are_refused(spec):
+    with pytest.raises(sn.SpecError, match=r"given twice"):
+        sn.parse(spec)
+
+
+@pytest.mark.parametrize("spec, hint", [("2-3-1 ReLU mse", "did you mean 'relu'"),
+                                        ("2-3-2 relu cross_entropy", "did you mean 'softmax_ce'"),
+                                        ("2-3-1 tanh MSE", "did you mean 'mse'"),
+                                        ("2-3-1 swish mse", "did you mean 'silu'"),
+                                        ("2-3-1 sigmod mse", "did you mean 'sigmoid'")])
+def test_did_you_mean(spec, hint):
+    with pytest.raises(sn.SpecError, match=re.escape(hint)):
+        sn.parse(spec)

@@ -271,3 +271,11 @@ def test_csv_label_range_message_is_complete(tmp_path):
 ])
 def test_negative_seed_is_a_one_line_error(command):
     one_line_error(cli(*command, "--seed", "-1"), "seed")
+
+
+def test_train_accepts_numpy_scalars():
+    model = sn.compile("2-3-1 tanh mse")
+    X, Y = np.random.default_rng(0).normal(size=(8, 2)), np.zeros(8)
+    h = sn.train(model, model.init(0), X, Y, epochs=np.int64(2), lr=np.float32(0.1),
+                 batch_size=np.int32(4), progress=False)
+    assert len(h) == 2

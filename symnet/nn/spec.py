@@ -49,6 +49,32 @@ _PARAMETRIZED = {"leaky_relu", "elu"}
 LAYER_WORDS = ("softmax", *NORMALIZATIONS, "act(formula)")  # besides the activations
 
 
+# Names people write for symnet's words (PyTorch's, Keras', the literature's).
+ALIASES = {
+    "cross_entropy": "softmax_ce", "crossentropy": "softmax_ce", "ce_logits": "softmax_ce",
+    "crossentropyloss": "softmax_ce", "nll": "ce", "bce_with_logits": "bce_logits",
+    "bcewithlogits": "bce_logits", "bcewithlogitsloss": "bce_logits", "bceloss": "bce",
+    "l2": "mse", "mseloss": "mse", "linear": "identity", "none": "identity", "swish": "silu",
+    "logistic": "sigmoid", "layer_norm": "layernorm", "batch_norm": "batchnorm",
+    "batchnorm1d": "batchnorm", "leakyrelu": "leaky_relu",
+}
+
+
+def _did_you_mean(word: str, known) -> str:
+    """" (did you mean 'relu'?)" for a near miss of a known word: its case, an alias, or a
+    close spelling; "" when nothing is close."""
+    import difflib
+
+    known = list(known)
+    name = word.split("(")[0]
+    guess = next((k for k in known if k.lower() == name.lower()), None)
+    guess = guess or (ALIASES.get(name.lower()) if ALIASES.get(name.lower()) in known else None)
+    if guess is None:
+        close = difflib.get_close_matches(name.lower(), known, n=1, cutoff=0.75)
+        guess = close[0] if close else None
+    return f" (did you mean {guess!r}?)" if guess and guess != word else ""
+
+
 def _allowed(kind: str) -> str:
     names = [*ACTIVATIONS, *LAYER_WORDS] if kind == "activation" else LOSSES
     return ", ".join(names)
@@ -140,7 +166,8 @@ def activation(word: str) -> Activation:
     m = _WORD.fullmatch(word)
     name, arg = (m.group(1), m.group(2)) if m else (word, None)
     if name not in ACTIVATIONS:
-        raise SpecError(f"unknown activation {word!r}; allowed: {_allowed('activation')}")
+        raise SpecError(f"unknown activation {word!r}; allowed: {_allowed('activation')}"
+                        + _did_you_mean(name, [*ACTIVATIONS, "softmax", *NORMALIZATIONS]))
     if arg is None:
         return ACTIVATIONS[name]()
     if name not in _PARAMETRIZED:
@@ -151,7 +178,8 @@ def activation(word: str) -> Activation:
 def build(sizes, hidden=None, output=None, loss="mse", reduction="mean", weight_decay=0):
     """A dense network from sizes and activation/loss words."""
     if loss not in LOSSES:
-        raise SpecError(f"unknown loss {loss!r}; allowed: {_allowed('loss')}")
+        raise SpecError(f"unknown loss {loss!r}; allowed: {_allowed('loss')}"
+                        + _did_you_mean(loss, LOSSES))
     if len(sizes) < 2:
         raise SpecError(f"sizes need at least an input and an output width, got {sizes}")
     n_hidden = len(sizes) - 2
@@ -185,7 +213,10 @@ def parse(text: str) -> Network:
         if _OPTION.fullmatch(word):
             key, _, value = word.partition("=")
             if key not in OPTIONS:
-                raise tokens.error(i, f"unknown option {key!r}; allowed: {', '.join(OPTIONS)}")
+                raise tokens.error(i, f"unknown option {key!r}; allowed: {', '.join(OPTIONS)}"
+                                   + _did_you_mean(key, OPTIONS))
+            if key in options:
+                raise tokens.error(i, f"{key} given twice; give each option once")
             options[key] = value if key == "reduction" else parse_number(value, key)
         elif options:
             raise tokens.error(i, "options (key=value) come after the loss")
@@ -199,7 +230,8 @@ def parse(text: str) -> Network:
         is_layer = layer_word and layer_word.group(1) in {*ACTIVATIONS, "act", "softmax",
                                                            *NORMALIZATIONS}
         kind = "loss (after the activations)" if is_layer else "loss"
-        raise tokens.error(loss_i, f"expected a {kind}; allowed: {_allowed('loss')}")
+        raise tokens.error(loss_i, f"expected a {kind}; allowed: {_allowed('loss')}"
+                           + _did_you_mean(words[loss_i], LOSSES))
     n_hidden = len(sizes) - 2
     if n_hidden == 0 and len(acts) > 1:
         raise tokens.error(acts[1], "no hidden layer, so at most one activation (the output's)")

@@ -13,6 +13,7 @@ targets.
 from __future__ import annotations
 
 import math
+import numbers
 import sys
 import time
 from dataclasses import dataclass, field
@@ -119,7 +120,7 @@ def _check_options(epochs, lr, batch_size, optimizer):
     for what, n in (("epochs", epochs), ("batch_size", batch_size)):
         if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
             raise SpecError(f"{what} must be a positive integer, got {n!r}")
-    if isinstance(lr, bool) or not isinstance(lr, int | float) or not (0 < lr < math.inf):
+    if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not (0 < lr < math.inf):
         raise SpecError(f"lr must be a positive number, got {lr!r}")
     if optimizer not in _OPTIMIZER:
         raise SpecError(f"unknown optimizer {optimizer!r}; allowed: {', '.join(OPTIMIZERS)}")
