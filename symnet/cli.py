@@ -339,7 +339,7 @@ def _check_memory(net, batch: int):
     from .nn.layers import Dense
 
     if batch < 1:
-        raise DataError(f"--batch must be at least 1, got {batch}")
+        return  # check() says what a batch must be
     widths = sum(la.n_out for la in net.layers if isinstance(la, Dense)) + net.n_in
     need = 8 * (12 * net.n_parameters + 8 * batch * widths)
     free = _memory_available()
