@@ -65,3 +65,15 @@ def test_check_huge_batch_is_refused_with_a_message():
             timeout=120)
     one_line_error(p, "memory")
     assert "disagree" not in p.stdout
+
+
+@pytest.mark.parametrize("encoding", ["ascii", "cp1252"])
+@pytest.mark.parametrize("args", [("derive", "2-3-1 batchnorm,tanh mse"), ("derive", "--explicit"),
+                                  ("check", "2-3-2 tanh softmax_ce"),
+                                  ("prove", "-k", "sigmoid′")])
+def test_non_utf8_stdout_gets_ascii_fallback(encoding, args):
+    p = cli(*args, env={"PYTHONIOENCODING": encoding, "PYTHONUTF8": "0"})
+    assert "UnicodeEncodeError" not in p.stderr, p.stderr[-1500:]
+    assert p.returncode == 0, p.stderr[-1500:]
+    if args[0] == "derive" and encoding == "ascii":
+        assert "sigma" in p.stdout or "^T" in p.stdout
