@@ -33,7 +33,10 @@ parser.add_argument("--only", default=",".join(SECTIONS),
                     help=f"comma-separated sections (default: all of {','.join(SECTIONS)})")
 parser.add_argument("--threads", type=int, default=1, help="BLAS and torch threads (default 1)")
 parser.add_argument("-o", "--output", default=os.path.join(os.path.dirname(__file__),
-                                                           "RESULTS.md"))
+                                                           "RESULTS.md"),
+                    help="the Markdown results file (default benchmarks/RESULTS.md, which is "
+                         "tracked: refused unless --force); '-' prints it instead")
+parser.add_argument("--force", action="store_true", help="overwrite the --output file")
 args = parser.parse_args()
 for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[var] = str(args.threads)
@@ -55,6 +58,8 @@ import bench_verify  # noqa: E402  (the hand-written MLP that verify checks)
 import symnet as sn  # noqa: E402
 from symnet.checking.verify import verify  # noqa: E402
 from symnet.codegen.model import load_source  # noqa: E402
+from symnet.errors import SymnetError  # noqa: E402
+from symnet.files import check_output, write_output  # noqa: E402
 from symnet.nn.layers import Dense, Tanh  # noqa: E402
 from symnet.nn.losses import SoftmaxCrossEntropy  # noqa: E402
 from symnet.nn.network import Network  # noqa: E402
@@ -507,6 +512,11 @@ def main():
     unknown = sorted(set(only) - set(SECTIONS))
     if unknown:
         parser.error(f"unknown section(s) {unknown}; choose from {', '.join(SECTIONS)}")
+    if args.output != "-":  # before minutes of measuring: refused now, not at the end
+        try:
+            check_output(args.output, force=args.force)
+        except SymnetError as e:
+            parser.exit(2, f"run.py: error: {e}\n")
     start = time.perf_counter()
     out = ["# symnet benchmark results", "",
            f"`python benchmarks/run.py{' --quick' if QUICK else ''}"
@@ -522,9 +532,11 @@ def main():
                     f"<sub>{time.perf_counter() - t:.0f} s</sub>"]
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     out += ["", f"Total {time.perf_counter() - start:.0f} s; load average at the end {load}."]
-    with open(args.output, "w", encoding="utf-8") as f:
-        f.write("\n".join(out) + "\n")
-    say(f"\nwrote {args.output} ({time.perf_counter() - start:.0f} s)")
+    if args.output == "-":
+        say("\n".join(out))
+        return
+    written = write_output(args.output, "\n".join(out) + "\n", force=args.force)
+    say(f"\nwrote {written} ({time.perf_counter() - start:.0f} s)")
 
 
 if __name__ == "__main__":
