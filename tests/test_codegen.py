@@ -400,3 +400,34 @@ def test_training_batchnorm_merges_a_last_batch_of_one():
     X, Y = np.random.default_rng(0).normal(size=(33, 3)), np.zeros(33)
     assert len(sn.train(model, model.init(0), X, Y, epochs=2, batch_size=32,
                         progress=False)) == 2
+
+
+# ── the checked API's fast path keeps every check (issue 14) ───────────────────────────────
+
+
+@pytest.mark.parametrize("where", ["W1", "b2", "X", "Y"])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_fast_check_still_finds_nan_and_inf(where, bad):
+    model = compile("3-4-2 tanh softmax_ce")
+    params = model.init(0)
+    X = np.ones((5, 3))
+    Y = np.eye(2)[[0, 1, 0, 1, 0]]
+    target = params[where] if where in params else {"X": X, "Y": Y}[where]
+    target.flat[1] = bad
+    with pytest.raises(sn.DataError, match="NaN or infinity"):
+        model.loss_and_grads(params, X, Y)
+
+
+def test_fast_check_overflowing_sum_goes_to_the_full_check():
+    model = compile("2-1 mse", dtype=np.float32)
+    params = model.init(0)
+    X = np.full((3, 2), 1e30, dtype=np.float32)  # squares overflow float32: not an error
+    _, X_checked, Y = model.check(params, X, np.zeros((3, 1), dtype=np.float32))
+    assert X_checked is X and Y.dtype == np.float32
+
+
+def test_network_parameters_are_recorded_once():
+    net = sn.parse("3-4-2 tanh softmax_ce")
+    first = net.parameters
+    first["W1"] = (0, 0)  # a copy: the network's own shapes are unchanged
+    assert net.parameters["W1"] == (3, 4) and net._shapes is net._shapes
