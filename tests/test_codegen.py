@@ -326,8 +326,9 @@ def test_cli_codegen_writes_atomically_and_refuses_to_overwrite(tmp_path, capsys
     out = tmp_path / "mlp.py"
     assert main(["codegen", "784-128-10 relu softmax_ce", "-o", str(out)]) == 0
     text = out.read_text(encoding="utf-8")
-    for fn in ("init_params(seed", "forward(params, X)", "loss(params, X, Y)",
-               "loss_and_grads(params, X, Y)", "sgd_step(params, grads, lr)", "train(params, X"):
+    for fn in ("init_params(seed", "forward(params, X, state=None)", "loss(params, X, Y)",
+               "loss_and_grads(params, X, Y, state=None)", "sgd_step(params, grads, lr)",
+               "train(params, X", "init_state()"):
         assert f"def {fn}" in text
     assert main(["codegen", "2-1 mse", "-o", str(out)]) == 2
     err = capsys.readouterr().err

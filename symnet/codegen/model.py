@@ -56,22 +56,46 @@ class Model:
         """Fresh parameters of the model's dtype (He/Glorot weights, zero biases)."""
         return self.module.init_params(seed)
 
-    def forward(self, params, X) -> np.ndarray:
-        """The network's output for X (logits for softmax_ce and bce_logits)."""
+    def init_state(self) -> dict[str, np.ndarray]:
+        """BatchNorm's running statistics ({running_mean1: 0, running_var1: 1, …}; {} without
+        BatchNorm), kept apart from the parameters like PyTorch's buffers."""
+        return self.module.init_state()
+
+    def forward(self, params, X, state=None) -> np.ndarray:
+        """The network's output for X (logits for softmax_ce and bce_logits). With `state`
+        (from init_state(), updated by training), BatchNorm normalizes with its running
+        statistics: evaluation mode, as PyTorch's model.eval(), any batch size."""
         params, dtype = self._params(params)
         X = check_inputs(self.network, X).astype(dtype, copy=False)
-        check_batch_size(self.network, X.shape[0])
-        return self.module.forward(params, X)
+        if state is None:
+            check_batch_size(self.network, X.shape[0])
+            return self.module.forward(params, X)
+        return self.module.forward(params, X, state=self._state(state))
 
     def loss(self, params, X, Y):
         """L for the batch (X, Y), a NumPy scalar of the parameters' dtype."""
         params, X, Y = self.check(params, X, Y)
         return self.module.loss(params, X, Y)
 
-    def loss_and_grads(self, params, X, Y):
-        """(L, {name: ∂L/∂name}), the gradients shaped and typed like the parameters."""
+    def loss_and_grads(self, params, X, Y, state=None):
+        """(L, {name: ∂L/∂name}), the gradients shaped and typed like the parameters. With
+        `state`, BatchNorm's running statistics are updated in place (momentum 0.1)."""
         params, X, Y = self.check(params, X, Y)
-        return self.module.loss_and_grads(params, X, Y)
+        if state is None:
+            return self.module.loss_and_grads(params, X, Y)
+        return self.module.loss_and_grads(params, X, Y, state=self._state(state))
+
+    def _state(self, state):
+        shapes = self.module.STATE_SHAPES
+        if not isinstance(state, dict) or set(state) != set(shapes):
+            raise DataError(f"state must be the dict model.init_state() returns, with keys "
+                            f"{sorted(shapes)}; got {type(state).__name__}"
+                            + (f" with keys {sorted(state)}" if isinstance(state, dict) else ""))
+        for k, shape in shapes.items():
+            a = state[k]
+            if not isinstance(a, np.ndarray) or a.shape != shape or a.dtype.kind != "f":
+                raise DataError(f"state[{k!r}] must be a float array of shape {shape}")
+        return state
 
     def check(self, params, X, Y):
         """(params, X, Y) validated, with X and Y in the parameters' dtype.

@@ -4,9 +4,14 @@
 into six functions that need only NumPy:
 
     init_params(seed)              He-normal W before ReLU-like activations, Glorot otherwise
-    forward(params, X)             the network's output (logits for bce_logits, softmax_ce)
+    init_state()                   BatchNorm's running statistics ({} without BatchNorm)
+    forward(params, X, state=None) the network's output (logits for bce_logits, softmax_ce);
+                                   with a state, BatchNorm in evaluation mode
     loss(params, X, Y)             L, a NumPy scalar of the arrays' dtype
-    loss_and_grads(params, X, Y)   L and {name: ∂L/∂name}, forward intermediates reused
+    loss_and_grads(params, X, Y, state=None)
+                                   L and {name: ∂L/∂name}, forward intermediates reused; with
+                                   a state, BatchNorm's running statistics are updated
+    _targets(X, Y)                 Y as (B, n_out): 1-D targets, class labels; else ValueError
     sgd_step(params, grads, lr)    θ ← θ − lr ∂L/∂θ in place
     train(params, X, Y, …)         minibatch SGD, shuffled each epoch
 
@@ -109,16 +114,58 @@ def _batch_guard(net) -> list[str]:
             "                     \"needs at least 2 samples, got 1\")"]
 
 
-def _function(name, args, doc, block, returns, params, keep=(), pre=()):
+MOMENTUM = 0.1  # PyTorch's BatchNorm1d default: running = (1 − m)·running + m·batch statistic
+
+
+def batchnorms(net) -> list[tuple[int, int, float]]:
+    """(k, width, eps) of each BatchNorm layer, k the dense layer it follows."""
+    out, k = [], 0
+    for layer in net.layers:
+        k += isinstance(layer, Dense)
+        if type(layer).__name__ == "BatchNorm":
+            out.append((k, layer.n, float(layer.eps)))
+    return out
+
+
+def _state_update(norms) -> list[str]:
+    """Training mode with a state: the running statistics updated in place, as PyTorch does
+    (the variance unbiased: Vk holds the biased one plus ε)."""
+    lines = ["if state is not None:  # running statistics, momentum 0.1 (PyTorch's)"]
+    for k, _, eps in norms:
+        m, v = f'state["running_mean{k}"]', f'state["running_var{k}"]'
+        lines += [f"    {m} *= {1 - MOMENTUM!r}",
+                  f"    {m} += {MOMENTUM!r} * mu{k}",
+                  f"    {v} *= {1 - MOMENTUM!r}",
+                  f"    {v} += {MOMENTUM!r} * (V{k} - {eps!r}) * (B / (B - 1))"]
+    return lines
+
+
+def _eval_forward(context, forward, reserved, norms, out, params) -> str:
+    """Evaluation mode: the forward pass with each BatchNorm's batch statistics replaced by
+    the running ones (μk = running_meank, Vk = running_vark + ε); any batch size."""
+    block = print_function(context, forward, reserved)
+    replace = {}
+    for k, _, eps in norms:
+        replace[f"mu{k}"] = (f'state["running_mean{k}"]', f"μ{k} = running_mean{k}")
+        replace[f"V{k}"] = (f'state["running_var{k}"] + {eps!r}', f"V{k} = running_var{k} + ε")
+    for st in block.statements:
+        if st.target in replace:
+            st.code, st.comment = replace[st.target]
+    return _function("_eval_forward", "params, X, state",
+                     "Evaluation mode (BatchNorm with running statistics): any batch size.",
+                     block, out, params)
+
+
+def _function(name, args, doc, block, returns, params, keep=(), pre=(), post=()):
     """A generated function: `pre` (guards, target conversion) first, then the parameters it
     reads, then the equations."""
     body = block.lines(keep={*keep, *re.findall(r"[A-Za-z_]\w*", returns)})
-    used = set(re.findall(r"[A-Za-z_]\w*", "\n".join([*body, returns])))
+    used = set(re.findall(r"[A-Za-z_]\w*", "\n".join([*body, *post, returns])))
     head = [f'{p} = params["{p}"]' for p in params if p in used]
     if "B" in used:
         head.append("B = X.shape[0]")
     lines = [f"def {name}({args}):", f'    """{doc}"""']
-    lines += [f"    {line}" for line in [*pre, *head, *body, f"return {returns}"]]
+    lines += [f"    {line}" for line in [*pre, *head, *body, *post, f"return {returns}"]]
     return "\n".join(lines)
 
 
@@ -148,6 +195,19 @@ def _init_function(net, shapes, dtype_name) -> str:
         else:
             value = f"np.zeros({shape}, dtype=DTYPE)"
         lines.append(f'        "{name}": {value},')
+    lines.append("    }")
+    return "\n".join(lines)
+
+
+def _state_function(norms) -> str:
+    lines = ["def init_state():",
+             '    """BatchNorm\'s running statistics (PyTorch\'s buffers), kept apart from '
+             'params',
+             '    so that no optimizer touches them: mean 0 and variance 1 to start."""',
+             "    return {"]
+    for k, n, _ in norms:
+        lines += [f'        "running_mean{k}": np.zeros({n}, dtype=DTYPE),',
+                  f'        "running_var{k}": np.ones({n}, dtype=DTYPE),']
     lines.append("    }")
     return "\n".join(lines)
 
@@ -210,18 +270,32 @@ def module_source(net, dtype: np.dtype) -> str:
     output_note = {"softmax_ce": " (logits: softmax gives the class probabilities)",
                    "bce_logits": " (logits: the sigmoid gives the probabilities)"}
     guard = _batch_guard(net)
+    norms = batchnorms(net)
+    evaluation = (["if state is not None:  # evaluation mode: the running statistics",
+                   "    return _eval_forward(params, X, state)"] if norms else [])
+    update = _state_update(norms) if norms else []
+    kept = {n for k, _, _ in norms for n in (f"mu{k}", f"V{k}")}
+    state_doc = ("\n    With `state` (init_state()), BatchNorm uses its running statistics "
+                 "(evaluation mode,\n    any batch size); without, the batch's (training mode)."
+                 if norms else "\n    `state` is unused: the network has no BatchNorm.")
+    grads_doc = ("\n    With `state`, BatchNorm's running statistics are updated in place "
+                 "(momentum 0.1)." if norms else "")
     functions = [
         _init_function(net, shapes, np.dtype(dtype).name),
+        _state_function(norms),
         _targets_function(net),
-        _function("forward", "params, X",
+        *([_eval_forward(context, forward, reserved, norms, out, params)] if norms else []),
+        _function("forward", "params, X, state=None",
                   f"The output {out} for a batch X of shape (B, {net.n_in})"
-                  f"{output_note.get(net.loss.name, '')}.", fwd, out, params, pre=guard),
+                  f"{output_note.get(net.loss.name, '')}.{state_doc}", fwd, out, params,
+                  pre=[*evaluation, *guard]),
         _function("loss", "params, X, Y",
                   "The loss L of a batch: a NumPy scalar of the arrays' dtype.", loss, "L",
                   params, pre=[*guard, "Y = _targets(X, Y)"]),
-        _function("loss_and_grads", "params, X, Y",
-                  "L and {name: ∂L/∂name}, each gradient shaped like its parameter.", full,
-                  f"L, {grads}", params, pre=[*guard, "Y = _targets(X, Y)"]),
+        _function("loss_and_grads", "params, X, Y, state=None",
+                  f"L and {{name: ∂L/∂name}}, each gradient shaped like its parameter.{grads_doc}",
+                  full, f"L, {grads}", params, keep=kept, pre=[*guard, "Y = _targets(X, Y)"],
+                  post=update),
         _sgd_function(params),
         _train_function(net),
     ]
@@ -243,6 +317,8 @@ def module_source(net, dtype: np.dtype) -> str:
         "",
         f"DTYPE = np.{np.dtype(dtype).name}  # of the arrays init_params makes, train converts to",
         "SHAPES = {" + ", ".join(f'"{k}": {v}' for k, v in shapes.items()) + "}",
+        "STATE_SHAPES = {" + ", ".join(f'"running_{s}{k}": ({n},)' for k, n, _ in norms
+                                       for s in ("mean", "var")) + "}",
     ]
     helpers = [HELPERS[h] for h in HELPERS if h in context.helpers]
     text = "\n".join(header) + "\n\n\n"

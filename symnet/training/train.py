@@ -33,6 +33,7 @@ class History:
     test_accuracy: list[float | None] = field(default_factory=list)
     seconds: float = 0.0
     params: dict = field(default_factory=dict, repr=False)  # the trained arrays
+    state: dict = field(default_factory=dict, repr=False)  # BatchNorm's running statistics
 
     def __len__(self):
         return len(self.loss)
@@ -144,10 +145,11 @@ def train(model, params, X, Y, epochs=100, lr=0.1, batch_size=32, optimizer="sgd
     mean = net.loss.reduction == "mean"
     # BatchNorm's training mode needs 2 samples: a last minibatch of one joins the one before
     merge_last = has_batchnorm(net)
+    state = model.init_state() if merge_last else None  # evaluated as PyTorch's model.eval()
     if merge_last and len(X) % batch_size == 1 and len(X) > 1 and progress:
         print("note: the last minibatch would hold 1 sample, which BatchNorm cannot normalize; "
               "it joins the one before", file=sys.stderr)
-    history = History(params=params)
+    history = History(params=params, state=state or {})
     start = time.perf_counter()
     show = _Progress(epochs) if progress else None
     # A learning rate too large overflows: reported as divergence, not as NumPy warnings.
@@ -159,7 +161,8 @@ def train(model, params, X, Y, epochs=100, lr=0.1, batch_size=32, optimizer="sgd
             if merge_last and len(batches) > 1 and len(batches[-1]) == 1:
                 batches[-2:] = [np.concatenate(batches[-2:])]
             for batch in batches:
-                L, grads = fn.loss_and_grads(params, X[batch], Y[batch])
+                L, grads = (fn.loss_and_grads(params, X[batch], Y[batch]) if state is None else
+                            fn.loss_and_grads(params, X[batch], Y[batch], state=state))
                 opt.step(params, grads)
                 total += float(L) * (len(batch) if mean else 1)
             history.loss.append(total / len(X) if mean else total)
@@ -168,9 +171,10 @@ def train(model, params, X, Y, epochs=100, lr=0.1, batch_size=32, optimizer="sgd
                     show.done()
                 raise SpecError(f"the loss diverged to {history.loss[-1]} at epoch {epoch + 1}: "
                                 f"lower the learning rate (lr={lr})")
-            history.accuracy.append(accuracy(net, fn.forward(params, X), Y))
+            history.accuracy.append(accuracy(net, fn.forward(params, X, state=state), Y))
             if test is not None:
-                history.test_accuracy.append(accuracy(net, fn.forward(params, X_test), Y_test))
+                history.test_accuracy.append(
+                    accuracy(net, fn.forward(params, X_test, state=state), Y_test))
             history.seconds = time.perf_counter() - start
             if show:
                 show(epoch + 1, history)
