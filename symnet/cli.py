@@ -37,6 +37,17 @@ def arguments(add):
     return attach
 
 
+def _seed(text: str) -> int:
+    """A --seed value: a non-negative integer (NumPy's generators take no negative seeds)."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {text!r}") from None
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {n}")
+    return n
+
+
 def _network(spec: str):
     from .nn.spec import network_from
 
@@ -93,8 +104,8 @@ def _codegen(args) -> int:
     if args.output is None:
         print(source, end="")
     else:
-        write_file(args.output, source, force=args.force)
-        print(f"wrote {args.output} ({source.count(chr(10))} lines; needs only NumPy)")
+        path = write_file(args.output, source, force=args.force)
+        print(f"wrote {path} ({source.count(chr(10))} lines; needs only NumPy)")
     return 0
 
 
@@ -108,11 +119,16 @@ def _train_arguments(p):
                    "0.01 adam)")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--optimizer", choices=("sgd", "momentum", "adam"), default="adam")
-    p.add_argument("--seed", type=int, default=0, help="for the data, the split, init, shuffling")
+    p.add_argument("--seed", type=_seed, default=0, help="for the data, the split, init, shuffling")
     p.add_argument("--test-fraction", type=float,
                    help="held out for testing (default 0.2; 0 for xor)")
     p.add_argument("--dtype", choices=("float64", "float32"), default="float64")
-    p.add_argument("--plot", metavar="FILE.png", help="save the loss and accuracy curves")
+    p.add_argument("--plot", metavar="FILE.png", help="save the loss and accuracy curves "
+                   "(needs matplotlib; .png added to a name without suffix)")
+    p.add_argument("--force", action="store_true", help="overwrite the --plot file if it exists")
+    p.add_argument("--standardize", action="store_true",
+                   help="z-score the features (and a regression target) with the training "
+                        "split's mean and std")
     p.add_argument("--quiet", action="store_true", help="no per-epoch progress line")
 
 
@@ -120,34 +136,64 @@ def _train_arguments(p):
 @arguments(_train_arguments)
 def _train(args) -> int:
     from .codegen.model import compile
-    from .errors import ShapeError
+    from .errors import DataError, ShapeError
+    from .files import check_output, write_output
     from .nn.spec import describe
     from .training import datasets
     from .training.train import plot, train
 
     net = _network(args.spec)
+    plot_path = None
+    if args.plot:  # optional extras and the output path fail now, not after training
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            raise DataError("--plot needs matplotlib, which is not installed: "
+                            "pip install 'symnet[plot]'") from None
+        plot_path = check_output(args.plot, force=args.force, default_suffix=".png",
+                                 example="loss")
     data = datasets.load(args.data, target=args.target, seed=args.seed)
     if data.n_features != net.n_in:
         raise ShapeError(f"{data.name} has {data.n_features} features, but the network takes "
                          f"{net.n_in} inputs: start the spec with {data.n_features}-")
+    data.check_labels(net)  # on the whole set: a split may miss a class
     fraction = args.test_fraction if args.test_fraction is not None else (
         0.0 if data.name == "xor" else 0.2)
     X, y, X_test, y_test = datasets.split(data, fraction, seed=args.seed)
-    Y, Y_test = (datasets.Dataset(data.name, a, b).targets_for(net)
+    regression = not datasets.is_classification(net)
+    notes = []
+    if data.target is not None and args.target is None:
+        notes.append(f"target: the last column, {data.target!r}; --target NAME picks another")
+    if args.standardize:
+        X, y_std, stats = datasets.standardize(X, y if regression else None)
+        y = y_std if regression else y
+        X_test, y_t = stats.apply(X_test, y_test if regression else None)
+        y_test = y_t if regression else y_test
+        notes.append(str(stats))
+    else:
+        notes.append(datasets.scaling_advice(data, net) or "")
+    classes = data.classes if not regression else None
+    Y, Y_test = (datasets.Dataset(data.name, a, b).targets_for(net, classes)
                  for a, b in ((X, y), (X_test, y_test)))
     model = compile(net, dtype=args.dtype)
     lr = args.lr if args.lr is not None else {"sgd": 0.1, "momentum": 0.05, "adam": 0.01}[
         args.optimizer]
-    print(f"{data!r}: {len(X)} to train, {len(X_test)} to test")
+    print(f"{data.describe(net)}: {len(X)} to train, {len(X_test)} to test")
+    for note in notes:
+        if note:
+            print(note)
     print(f"{describe(net)}: {net.n_parameters} parameters, {args.dtype}, {args.optimizer} "
           f"lr={lr:g}, batches of {args.batch_size}")
     history = train(model, model.init(args.seed), X, Y, epochs=args.epochs, lr=lr,
                     batch_size=args.batch_size, optimizer=args.optimizer, seed=args.seed,
                     progress=not args.quiet, test=(X_test, Y_test) if len(X_test) else None)
     print(history.summary())
-    if args.plot:
-        plot(history, args.plot, f"{describe(net)} on {data.name}")
-        print(f"wrote {args.plot}")
+    if plot_path is not None:
+        title = f"{describe(net)} on {data.name}"
+        fmt = plot_path.suffix.lstrip(".").lower()
+        written = write_output(plot_path, lambda f: plot(history, f, title, format=fmt),
+                               force=args.force)
+        print(f"wrote {written}")
     return 0
 
 
@@ -207,21 +253,32 @@ def _prove_arguments(p):
     p.add_argument("--spec", metavar="SPEC",
                    help="also prove what this network (spec or TOML file) needs beyond "
                         "symnet's own rules: its custom activations' derivatives")
+    p.add_argument("--force", action="store_true", help="overwrite the --markdown FILE")
 
 
 @command("prove", "check the proofs of every rule symnet's derivations use (exit 1 if any fails)")
 @arguments(_prove_arguments)
 def _prove(args) -> int:
-    from pathlib import Path
-
+    from .files import check_output, write_output
     from .prove import markdown, prove, table
 
     network = _network(args.spec) if args.spec else None
-    results = prove(args.proofs, only=args.only, network=network)
+    if args.markdown:  # a bad path fails now, not after a minute of proving
+        check_output(args.markdown, force=args.force, example="proofs.md")
+    done = 0
+
+    def progress(result):  # one line per theorem on stderr, as it is proved
+        nonlocal done
+        done += 1
+        print(f"[{done:>3}] {result.title}  {result.status} {result.seconds:.2f} s",
+              file=sys.stderr, flush=True)
+
+    print("proving…", file=sys.stderr, flush=True)
+    results = prove(args.proofs, only=args.only, network=network, on_result=progress)
     print(table(results) if results else f"no theorem matches {args.only!r}")
     if args.markdown:
-        Path(args.markdown).write_text(markdown(results), encoding="utf-8")
-        print(f"wrote {args.markdown}")
+        written = write_output(args.markdown, markdown(results), force=args.force)
+        print(f"wrote {written}")
     return 0 if results and all(r.proved for r in results) else 1
 
 
@@ -230,7 +287,7 @@ def _prove(args) -> int:
 
 def _check_arguments(p):
     p.add_argument("spec", help="a spec string or a TOML file")
-    p.add_argument("--seed", type=int, default=0, help="for the random parameters and data")
+    p.add_argument("--seed", type=_seed, default=0, help="for the random parameters and data")
     p.add_argument("--batch", type=int, default=4, help="samples in the random batch (default 4)")
     p.add_argument("--dtype", choices=("float64", "float32"), default="float64",
                    help="dtype of the generated code checked (default float64)")
@@ -243,9 +300,54 @@ def _check_arguments(p):
 def _check(args) -> int:
     from .checking.check import check
 
-    report = check(_network(args.spec), seed=args.seed, batch=args.batch, dtype=args.dtype)
+    net = _network(args.spec)
+    _check_memory(net, args.batch)
+    report = check(net, seed=args.seed, batch=args.batch, dtype=args.dtype)
     print(report.to_json(indent=2) if args.json else report)
     return 0 if report.ok else 1
+
+
+def _memory_available() -> int | None:
+    """Bytes this process may still allocate: the smaller of the system's available memory and
+    the headroom under an address-space limit (ulimit -v); None when unknown."""
+    limits = []
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    limits.append(int(line.split()[1]) * 1024)
+    except OSError:
+        pass
+    try:
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+        if soft != resource.RLIM_INFINITY:
+            with open("/proc/self/statm") as f:
+                used = int(f.read().split()[0]) * resource.getpagesize()
+            limits.append(soft - used)
+    except (ImportError, OSError, ValueError):
+        pass
+    return min(limits) if limits else None
+
+
+def _check_memory(net, batch: int):
+    """Refuse a check that cannot fit in memory, before allocating anything: parameters,
+    gradients and finite-difference copies (about 12 arrays of the parameters' size), and each
+    layer's activations for the batch, kept by several evaluations (about 8 copies)."""
+    from .errors import DataError
+    from .nn.layers import Dense
+
+    if batch < 1:
+        return  # check() says what a batch must be
+    widths = sum(la.n_out for la in net.layers if isinstance(la, Dense)) + net.n_in
+    need = 8 * (12 * net.n_parameters + 8 * batch * widths)
+    free = _memory_available()
+    if free is not None and need > free:
+        raise DataError(f"this check needs about {need / 2**30:.3g} GiB of memory "
+                        f"({net.n_parameters} parameters, batch {batch}); about "
+                        f"{max(free, 0) / 2**30:.3g} GiB is available: check a smaller network "
+                        "of the same kind or a smaller --batch, which runs the same code")
 
 
 def _verify_arguments(p):
@@ -255,7 +357,7 @@ def _verify_arguments(p):
                    help="reference mode: the truth is symnet's gradient of this network (spec "
                         "or TOML file); loss() is then not needed, and a wrong gradient is "
                         "matched against known mistakes")
-    p.add_argument("--seed", type=int, default=0, help="for the random check directions")
+    p.add_argument("--seed", type=_seed, default=0, help="for the random check directions")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
 
 
@@ -332,6 +434,54 @@ def _user_module(path: str):
 # ── entry point ─────────────────────────────────────────────────────────────────────────────
 
 
+# What a terminal that cannot print Unicode shows instead (Windows consoles, PYTHONIOENCODING=
+# ascii, redirected output in a legacy code page): readable ASCII, never a UnicodeEncodeError.
+ASCII = {
+    "𝟙": "1", "σ": "sigma", "⊙": "*", "⊘": "/", "ᵀ": "^T", "∂": "d", "δ": "delta", "Σ": "sum",
+    "≈": "~", "×": "x", "─": "-", "′": "'", "…": "...", "→": "->", "←": "<-", "−": "-",
+    "√": "sqrt", "ℓ": "l", "γ": "gamma", "β": "beta", "μ": "mu", "ε": "eps", "λ": "lambda",
+    "θ": "theta", "α": "alpha", "·": "*", "≤": "<=", "≥": ">=", "≠": "!=", "∈": " in ",
+    "‖": "||", "✓": "ok", "✗": "x", "–": "-", "—": "-", "’": "'", "“": '"', "”": '"',
+}
+
+
+def _ascii_fallback(err: UnicodeEncodeError):
+    """codecs error handler "symnet-ascii": symnet's symbols as ASCII, sub- and superscript
+    digits as digits, anything else by its NFKD decomposition, or '?'."""
+    import unicodedata
+
+    out = []
+    for ch in err.object[err.start:err.end]:
+        if ch in ASCII:
+            out.append(ASCII[ch])
+            continue
+        plain = unicodedata.normalize("NFKD", ch)
+        try:
+            plain.encode(err.encoding)
+            out.append(plain)
+        except (UnicodeEncodeError, LookupError):
+            ascii_ = plain.encode("ascii", "ignore").decode()
+            out.append(ascii_ or "?")
+    return "".join(out), err.end
+
+
+def _protect_streams():
+    """Streams that cannot encode symnet's symbols get the ASCII fallback."""
+    import codecs
+
+    try:
+        codecs.lookup_error("symnet-ascii")
+    except LookupError:
+        codecs.register_error("symnet-ascii", _ascii_fallback)
+    for stream in (sys.stdout, sys.stderr):
+        encoding = getattr(stream, "encoding", None) or "ascii"
+        try:
+            "𝟙σ⊙≈ᵀ∂δ₁²".encode(encoding)
+        except (UnicodeEncodeError, LookupError):
+            if hasattr(stream, "reconfigure"):
+                stream.reconfigure(errors="symnet-ascii")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="symnet",
@@ -347,6 +497,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    _protect_streams()
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
@@ -366,6 +517,10 @@ def main(argv=None) -> int:
         return 2
     except BrokenPipeError:  # `symnet derive … | head`
         return 0
+    except MemoryError:
+        print("symnet: error: out of memory: try a smaller network, batch or data file",
+              file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

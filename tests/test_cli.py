@@ -1,5 +1,12 @@
+import os
+import stat
 import subprocess
 import sys
+
+import pytest
+from _cli import cli, one_line_error
+
+import symnet as sn
 
 
 def run(*args):
@@ -23,3 +30,50 @@ def test_bad_input_exits_2_with_one_line_and_no_traceback():
 def test_no_command_prints_help():
     out = run()
     assert out.returncode == 0 and "derive" in out.stdout
+
+
+# ── output files and argument edge cases (issue 14) ────────────────────────────────────────
+
+
+@pytest.mark.parametrize("command", [["codegen", "2-1 sigmoid bce"],
+                                     ["graph", "2-1 sigmoid bce"]])
+def test_output_never_replaces_a_fifo(tmp_path, command):
+    fifo = tmp_path / ("out.dot" if command[0] == "graph" else "out.py")
+    os.mkfifo(fifo)
+    one_line_error(cli(*command, "-o", str(fifo), "--force"), "regular file")
+    assert stat.S_ISFIFO(fifo.stat().st_mode)
+
+
+def test_negative_seed_verify(tmp_path):
+    f = tmp_path / "mine.py"
+    f.write_text("def make_case(): pass\ndef loss(p, X, Y): pass\ndef grads(p, X, Y): pass\n")
+    one_line_error(cli("verify", str(f), "--seed", "-1"), "seed")
+
+
+def test_cli_version():
+    p = cli("--version")
+    assert p.returncode == 0 and sn.__version__ in p.stdout
+
+
+def test_check_huge_network_is_refused_with_a_message():
+    p = cli("check", "100000-100000-1 relu mse", limit_memory=3 * 2**30, timeout=120)
+    one_line_error(p, "memory")
+
+
+def test_check_huge_batch_is_refused_with_a_message():
+    p = cli("check", "2-3-1 tanh mse", "--batch", "100000000", limit_memory=3 * 2**30,
+            timeout=120)
+    one_line_error(p, "memory")
+    assert "disagree" not in p.stdout
+
+
+@pytest.mark.parametrize("encoding", ["ascii", "cp1252"])
+@pytest.mark.parametrize("args", [("derive", "2-3-1 batchnorm,tanh mse"), ("derive", "--explicit"),
+                                  ("check", "2-3-2 tanh softmax_ce"),
+                                  ("prove", "-k", "sigmoid′")])
+def test_non_utf8_stdout_gets_ascii_fallback(encoding, args):
+    p = cli(*args, env={"PYTHONIOENCODING": encoding, "PYTHONUTF8": "0"})
+    assert "UnicodeEncodeError" not in p.stderr, p.stderr[-1500:]
+    assert p.returncode == 0, p.stderr[-1500:]
+    if args[0] == "derive" and encoding == "ascii":
+        assert "sigma" in p.stdout or "^T" in p.stdout

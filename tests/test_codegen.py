@@ -8,6 +8,7 @@ import traceback
 
 import numpy as np
 import pytest
+from _cli import load_generated
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
@@ -191,12 +192,43 @@ def test_stable_at_large_preactivations(act, loss, dtype):
     assert all(np.isfinite(g).all() for g in grads.values())
 
 
-def test_bce_clamps_like_pytorch():
+def test_saturated_bce_is_exact_not_clamped():
+    """σ(±800) rounds to exactly 1 and 0; the generated code works from the logits, so L is the
+    exact 800 (torch.nn.BCELoss(sigmoid(z)) would clamp each log at −100 and give 100;
+    BCEWithLogitsLoss gives 800, as here)."""
     model = compile("1-1 sigmoid bce")
     params = {"W1": np.array([[1.0]]), "b1": np.zeros(1)}
-    # σ(±800) is exactly 1 and 0: each log is clamped at −100, as in torch.nn.BCELoss
     L = model.loss(params, np.array([[800.0], [-800.0]]), np.array([0.0, 1.0]))
-    assert float(L) == pytest.approx(100.0)
+    assert float(L) == pytest.approx(800.0)
+
+
+def test_saturated_bce_exact_and_generated_agree():
+    net = sn.parse("1-1 sigmoid bce")
+    d, model = sn.derive(net), sn.compile(net)
+    p = {"W1": np.array([[1.0]]), "b1": np.array([0.0])}
+    X, Y = np.array([[40.0], [-40.0]]), np.array([[0.0], [1.0]])
+    L_exact, g_exact = d.evaluate(p, X, Y)
+    L_gen, g_gen = model.loss_and_grads(p, X, Y)
+    assert float(L_gen) == pytest.approx(float(L_exact), rel=1e-9)  # was 70 vs 40
+    for k in p:
+        np.testing.assert_allclose(g_gen[k], g_exact[k], rtol=1e-9, atol=1e-12)
+
+
+def test_saturated_ce_exact_and_generated_agree():
+    net = sn.parse("2-2 softmax ce")
+    d, model = sn.derive(net), sn.compile(net)
+    p = {"W1": np.eye(2), "b1": np.zeros(2)}
+    X, Y = np.array([[200.0, 0.0]]), np.array([[0.0, 1.0]])
+    L_exact, g_exact = d.evaluate(p, X, Y)
+    L_gen, g_gen = model.loss_and_grads(p, X, Y)
+    assert float(L_gen) == pytest.approx(float(L_exact), rel=1e-9)  # was 100 vs 200
+    np.testing.assert_allclose(g_gen["W1"], g_exact["W1"], rtol=1e-9)
+
+
+def test_probability_losses_print_their_logit_form():
+    src = codegen("2-3-1 tanh sigmoid bce")
+    assert "_softplus(-Z2)" in src and "_log(" not in src
+    assert "δ2 = (1/(2·B))·(−Y + A2)" in src or "(A2 - Y)" in src
 
 
 # ── dtypes ──────────────────────────────────────────────────────────────────────────────────
@@ -294,8 +326,9 @@ def test_cli_codegen_writes_atomically_and_refuses_to_overwrite(tmp_path, capsys
     out = tmp_path / "mlp.py"
     assert main(["codegen", "784-128-10 relu softmax_ce", "-o", str(out)]) == 0
     text = out.read_text(encoding="utf-8")
-    for fn in ("init_params(seed", "forward(params, X)", "loss(params, X, Y)",
-               "loss_and_grads(params, X, Y)", "sgd_step(params, grads, lr)", "train(params, X"):
+    for fn in ("init_params(seed", "forward(params, X, state=None)", "loss(params, X, Y)",
+               "loss_and_grads(params, X, Y, state=None)", "sgd_step(params, grads, lr)",
+               "train(params, X", "init_state()"):
         assert f"def {fn}" in text
     assert main(["codegen", "2-1 mse", "-o", str(out)]) == 2
     err = capsys.readouterr().err
@@ -306,3 +339,96 @@ def test_cli_codegen_writes_atomically_and_refuses_to_overwrite(tmp_path, capsys
     assert [p.name for p in tmp_path.iterdir()] == ["mlp.py"]  # no temporary left behind
     assert main(["codegen", "2-1 mse", "-o", str(tmp_path / "no" / "x.py")]) == 2
     assert main(["codegen", "2-1 nonsense"]) == 2
+
+
+# ── the standalone module accepts what the library accepts, and nothing else (issue 14) ───
+
+
+def test_generated_loss_accepts_1d_regression_target(tmp_path):
+    m = load_generated(codegen("3-16-16-1 tanh mse"), tmp_path)
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(500, 3)), rng.normal(size=500)
+    params = m.init_params(0)
+    right = float(sn.compile("3-16-16-1 tanh mse").loss(params, X, y))
+    assert float(m.loss(params, X, y)) == pytest.approx(right, rel=1e-12)  # was 500×500
+    L, grads = m.loss_and_grads(params, X, y)  # was a raw matmul error
+    assert float(L) == pytest.approx(right, rel=1e-12)
+    assert grads["W1"].shape == (3, 16)
+
+
+def test_generated_softmax_ce_accepts_class_labels(tmp_path):
+    m = load_generated(codegen("3-4-3 tanh softmax_ce"), tmp_path)
+    params = m.init_params(0)
+    X = np.random.default_rng(1).normal(size=(4, 3))
+    labels = np.array([0, 1, 2, 1])
+    one_hot = np.eye(3)[labels]
+    assert float(m.loss(params, X, labels)) == pytest.approx(float(m.loss(params, X, one_hot)))
+    L, g = m.loss_and_grads(params, X, labels)
+    L1, g1 = m.loss_and_grads(params, X, one_hot)
+    assert float(L) == pytest.approx(float(L1))
+    np.testing.assert_allclose(g["W1"], g1["W1"])
+    with pytest.raises(ValueError, match=r"class labels must lie in 0\.\.2, got 0\.\.3"):
+        m.loss(params, X, np.array([0, 1, 3, 1]))
+
+
+@pytest.mark.parametrize("bad_y", [np.zeros((500, 2)), np.zeros(499), np.zeros((500, 1, 1))])
+def test_generated_module_rejects_wrong_target_shape(tmp_path, bad_y):
+    m = load_generated(codegen("3-16-16-1 tanh mse"), tmp_path)
+    X = np.zeros((500, 3))
+    for fn in (m.loss, m.loss_and_grads):
+        with pytest.raises(ValueError, match=r"Y has shape"):  # never a silent broadcast
+            fn(m.init_params(0), X, bad_y)
+
+
+def test_generated_batchnorm_batch_of_one_raises(tmp_path):
+    m = load_generated(codegen("3-4-1 batchnorm,tanh mse"), tmp_path)
+    with pytest.raises(ValueError, match=r"(?i)batch"):
+        m.loss_and_grads(m.init_params(0), np.ones((1, 3)), np.ones((1, 1)))
+
+
+def test_batchnorm_batch_of_one_raises():
+    model = sn.compile("3-4-1 batchnorm,tanh mse")
+    params = model.init(0)
+    X, Y = np.array([[1.0, 2.0, 3.0]]), np.array([[0.5]])
+    with pytest.raises(sn.SymnetError, match=r"(?i)batch"):
+        model.loss_and_grads(params, X, Y)
+    with pytest.raises(sn.SymnetError, match=r"(?i)batch"):
+        model.forward(params, X)  # training-mode statistics of one sample: a constant
+
+
+def test_training_batchnorm_merges_a_last_batch_of_one():
+    model = sn.compile("3-4-1 batchnorm,tanh mse")
+    X, Y = np.random.default_rng(0).normal(size=(33, 3)), np.zeros(33)
+    assert len(sn.train(model, model.init(0), X, Y, epochs=2, batch_size=32,
+                        progress=False)) == 2
+
+
+# ── the checked API's fast path keeps every check (issue 14) ───────────────────────────────
+
+
+@pytest.mark.parametrize("where", ["W1", "b2", "X", "Y"])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_fast_check_still_finds_nan_and_inf(where, bad):
+    model = compile("3-4-2 tanh softmax_ce")
+    params = model.init(0)
+    X = np.ones((5, 3))
+    Y = np.eye(2)[[0, 1, 0, 1, 0]]
+    target = params[where] if where in params else {"X": X, "Y": Y}[where]
+    target.flat[1] = bad
+    with pytest.raises(sn.DataError, match="NaN or infinity"):
+        model.loss_and_grads(params, X, Y)
+
+
+def test_fast_check_overflowing_sum_goes_to_the_full_check():
+    model = compile("2-1 mse", dtype=np.float32)
+    params = model.init(0)
+    X = np.full((3, 2), 1e30, dtype=np.float32)  # squares overflow float32: not an error
+    _, X_checked, Y = model.check(params, X, np.zeros((3, 1), dtype=np.float32))
+    assert X_checked is X and Y.dtype == np.float32
+
+
+def test_network_parameters_are_recorded_once():
+    net = sn.parse("3-4-2 tanh softmax_ce")
+    first = net.parameters
+    first["W1"] = (0, 0)  # a copy: the network's own shapes are unchanged
+    assert net.parameters["W1"] == (3, 4) and net._shapes is net._shapes

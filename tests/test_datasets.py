@@ -110,3 +110,58 @@ def test_targets_for_a_network():
     assert one_hot.shape == (30, 3) and np.all(one_hot.sum(axis=1) == 1)
     with pytest.raises(sn.ShapeError, match="3 classes, the network has 2 outputs"):
         spirals.targets_for(sn.parse("2-4-2 relu mse"))
+
+
+# ── issue 14: delimiters, the header rule, label ranges, memory ────────────────────────────
+
+
+@pytest.mark.parametrize("sep", [";", "\t", "|"])
+def test_csv_delimiter_is_detected(tmp_path, sep):
+    text = sep.join("abc") + "\n" + f"1{sep}2{sep}0\n3{sep}4{sep}1\n"
+    data = datasets.load_csv(write(tmp_path, text))
+    assert data.X.tolist() == [[1, 2], [3, 4]] and data.target == "c"
+
+
+def test_csv_decimal_commas_are_explained(tmp_path):
+    with pytest.raises(sn.DataError, match="decimal commas"):
+        datasets.load_csv(write(tmp_path, "a;b;c\n0,5;1;0\n1;2;1\n"))
+
+
+def test_csv_first_row_with_a_non_number_among_numbers_is_not_a_header(tmp_path):
+    with pytest.raises(sn.DataError, match="0x10"):
+        datasets.load_csv(write(tmp_path, "0x10,1\n2,0\n3,1\n"))
+
+
+@pytest.mark.parametrize("labels, shown", [([-1, 1], "got -1..1"), ([0, 5], "got 0..5"),
+                                           ([0.0, 1e20], "1e+20")])
+def test_label_range_errors_show_the_real_range(labels, shown):
+    model = sn.compile("2-2 softmax_ce")
+    with pytest.raises(sn.DataError) as e:
+        model.loss(model.init(0), np.zeros((2, 2)), np.array(labels))
+    assert shown in str(e.value) and "-9223372036854775808" not in str(e.value)
+
+
+def test_the_loss_decides_what_a_target_is(tmp_path):
+    prices = datasets.load_csv(write(tmp_path, "a,price\n1,200000\n2,310000\n"))
+    regression = sn.parse("1-4-1 tanh mse")
+    assert "real targets" in prices.describe(regression)
+    assert prices.targets_for(regression).dtype == np.float64
+    xor = datasets.xor()
+    assert "2 classes" in xor.describe(sn.parse("2-4-1 tanh bce_logits"))
+    empty = datasets.Dataset("none", np.zeros((0, 2)), np.zeros(0, dtype=np.int64))
+    assert empty.classes is None  # no max of an empty split
+
+
+def test_csv_loader_memory_is_a_small_multiple_of_the_file(tmp_path):
+    import tracemalloc
+
+    rng = np.random.default_rng(0)
+    data = np.column_stack([rng.normal(size=(40_000, 10)), rng.integers(0, 2, 40_000)])
+    path = tmp_path / "big.csv"
+    np.savetxt(path, data, delimiter=",", fmt="%.6f")
+    tracemalloc.start()
+    d = datasets.load_csv(path)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert d.X.shape == (40_000, 10)
+    assert peak < 4 * path.stat().st_size, f"peak {peak / 2**20:.0f} MiB"

@@ -181,3 +181,27 @@ def test_wheel_installs_and_proves_outside_the_checkout(tmp_path):
     assert "dense layer" in proved.stdout and "proved" in proved.stdout
     licence = list(Path(purelib).glob("symnet-*.dist-info/licenses/LICENSE"))
     assert licence and "MIT License" in licence[0].read_text()
+
+
+def _floor(name):
+    import re
+
+    text = (Path(__file__).resolve().parent.parent / "pyproject.toml").read_text()
+    m = re.search(rf'"{name}\s*>=\s*([0-9.]+)', text)
+    return tuple(int(p) for p in m.group(1).split(".")) if m else None
+
+
+def test_declared_floors_are_the_tested_ones():
+    """numpy < 2 returns float64 losses for float32 inputs (scalar promotion before NEP 50);
+    sympy 1.12 has no sympy.matrices.exceptions; .ci/floors runs the suite at these floors."""
+    assert _floor("numpy") >= (2, 0)
+    assert _floor("sympy") >= (1, 13)
+    assert _floor("mpmath") >= (1, 3)
+
+
+def test_float32_loss_stays_float32():
+    import numpy as np
+
+    model = sn.compile("2-3-2 tanh softmax_ce", dtype=np.float32)
+    L = model.loss(model.init(0), np.ones((4, 2), np.float32), np.array([0, 1, 1, 0]))
+    assert L.dtype == np.float32

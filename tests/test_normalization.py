@@ -6,6 +6,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 import sympy as sp
+from _cli import load_generated
 from _exact import check_against_sympy_diff, directional_check, rationals
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -261,3 +262,46 @@ def test_three_way_check_of_generated_code():
     report = sn.check("3-4-3 batchnorm,act(x*sigmoid(theta*x), theta=1) softmax ce", batch=3)
     assert report.ok, str(report)
     assert {"gamma1", "beta1", "theta1"} <= {r.name for r in report.results}
+
+
+# ── evaluation mode: running statistics (issue 14) ─────────────────────────────────────────
+
+
+def test_batchnorm_eval_mode_with_running_statistics():
+    model = sn.compile("3-4-1 batchnorm,tanh mse")
+    params, state = model.init(0), model.init_state()
+    np.testing.assert_array_equal(state["running_mean1"], np.zeros(4))
+    np.testing.assert_array_equal(state["running_var1"], np.ones(4))
+    rng = np.random.default_rng(0)
+    X, Y = rng.normal(size=(8, 3)), rng.normal(size=(8, 1))
+    L, _ = model.loss_and_grads(params, X, Y, state=state)  # a training step: updates them
+    assert float(L) == pytest.approx(float(model.loss(params, X, Y)))  # batch statistics
+    Z = X @ params["W1"] + params["b1"]
+    np.testing.assert_allclose(state["running_mean1"], 0.1 * Z.mean(axis=0))
+    np.testing.assert_allclose(state["running_var1"], 0.9 + 0.1 * Z.var(axis=0, ddof=1))
+    one = X[:1]  # evaluation mode: one row is fine, normalized by the running statistics
+    N = (one @ params["W1"] + params["b1"] - state["running_mean1"]) / np.sqrt(
+        state["running_var1"] + 1e-5)
+    expected = np.tanh(N * params["gamma1"] + params["beta1"]) @ params["W2"] + params["b2"]
+    np.testing.assert_allclose(model.forward(params, one, state=state), expected)
+    with pytest.raises(sn.DataError, match="init_state"):
+        model.forward(params, one, state={"running_mean1": np.zeros(4)})
+
+
+def test_generated_module_has_batchnorm_eval_mode(tmp_path):
+    m = load_generated(sn.codegen("3-4-1 batchnorm,tanh mse"), tmp_path)
+    params, state = m.init_params(0), m.init_state()
+    X = np.random.default_rng(0).normal(size=(8, 3))
+    m.loss_and_grads(params, X, np.zeros((8, 1)), state=state)
+    assert m.forward(params, X[:1], state=state).shape == (1, 1)
+    assert m.STATE_SHAPES == {"running_mean1": (4,), "running_var1": (4,)}
+
+
+def test_training_keeps_the_running_statistics():
+    model = sn.compile("2-8-2 batchnorm,relu softmax_ce")
+    X = np.random.default_rng(1).normal(size=(40, 2))
+    y = (X[:, 0] > 0).astype(int)
+    h = sn.train(model, model.init(0), X, y, epochs=3, batch_size=8, progress=False)
+    assert set(h.state) == {"running_mean1", "running_var1"}
+    assert not np.allclose(h.state["running_mean1"], 0)
+    assert model.forward(h.params, X[:1], state=h.state).shape == (1, 2)

@@ -73,3 +73,43 @@ def test_cli_bad_spec_is_one_line(capsys):
     err = capsys.readouterr().err
     assert err.startswith("symnet: error: sizes must be positive integers")
     assert err.count("\n") == 1 and "Traceback" not in err
+
+
+# ── Jupyter (issue 14) ─────────────────────────────────────────────────────────────────────
+
+
+def test_derivation_renders_in_jupyter():
+    d = sn.derive(sn.parse("2-3-1 sigmoid sigmoid mse"))
+    latex = d._repr_latex_()
+    assert latex.startswith("$") and d.latex() in latex
+    assert d._repr_markdown_() == d.markdown()
+
+
+def test_sympy_latex_of_derivation_is_its_latex():
+    import sympy
+
+    d = sn.derive(sn.parse("2-3-1 sigmoid sigmoid mse"))
+    assert sympy.latex(d) == d.latex()
+    e = sn.explicit(sn.parse("2-1 sigmoid mse"))
+    assert sympy.latex(e) == e.latex()
+
+
+def test_explicit_renders_in_jupyter():
+    e = sn.explicit(sn.parse("2-3-1 sigmoid sigmoid mse"))
+    assert "$" in e._repr_latex_() and e.latex() in e._repr_latex_()
+    assert e._repr_markdown_().startswith("```")
+
+
+def test_reports_render_as_html_tables():
+    import numpy as np
+
+    report = sn.check("2-3-1 tanh mse")
+    html = report._repr_html_()
+    assert "<table" in html and "<td>W1</td>" in html and "agree" in html
+    model = sn.compile("2-1 sigmoid mse")
+    p = model.init(0)
+    X, Y = np.ones((3, 2)), np.ones((3, 1))
+    r = sn.verify(lambda p, X, Y: model.loss_and_grads(p, X, Y)[1], loss=model.loss, params=p,
+                  X=X, Y=Y)
+    assert "<table" in r._repr_html_() and "<td>b1</td>" in r._repr_html_()
+    assert str(report).splitlines()[0].startswith("symnet check of")  # text unchanged

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 import sympy as sp
+from _cli import cli, one_line_error
 
 from symnet.algebra import rules
 from symnet.algebra.functions import x, y
@@ -308,3 +309,33 @@ def test_broken_proofs_package(tmp_path, capsys):
     (tmp_path / "__init__.py").write_text("ORDER = (\n")
     assert main(["prove", "--proofs", str(tmp_path)]) == 2
     assert "did not load: SyntaxError" in capsys.readouterr().err
+
+
+# ── progress and the --markdown file (issue 14) ────────────────────────────────────────────
+
+
+def test_prove_shows_progress_per_theorem(capsys):
+    assert main(["prove", "-k", "dense layer"]) == 0
+    out, err = capsys.readouterr()
+    titles = [ln.split("  ")[0] for ln in out.splitlines() if ln.startswith("dense layer")]
+    assert titles
+    for t in titles:  # one progress line per theorem on stderr, as it is proved
+        assert t.strip() in err, err
+
+
+def test_prove_markdown_refuses_to_overwrite(tmp_path, capsys):
+    out = tmp_path / "proofs.md"
+    out.write_text("precious")
+    assert main(["prove", "-k", "sigmoid′", "--markdown", str(out)]) == 2
+    assert "--force" in capsys.readouterr().err
+    assert out.read_text() == "precious"
+    inode = out.stat().st_ino
+    assert main(["prove", "-k", "sigmoid′", "--markdown", str(out), "--force"]) == 0
+    assert out.read_text().startswith("#")
+    assert out.stat().st_ino != inode  # renamed over (a temporary file), not truncated in place
+    assert [f.name for f in tmp_path.iterdir()] == ["proofs.md"]  # no temporary left over
+
+
+@pytest.mark.parametrize("where", ["missing/folder/p.md", "."])
+def test_prove_markdown_bad_paths_are_one_line_errors(tmp_path, where):
+    one_line_error(cli("prove", "-k", "sigmoid′", "--markdown", where, cwd=tmp_path))

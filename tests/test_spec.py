@@ -1,3 +1,6 @@
+import re
+
+import numpy as np
 import pytest
 
 import symnet as sn
@@ -105,3 +108,69 @@ def test_bad_toml(tmp_path, text, words):
 def test_missing_toml_file(tmp_path):
     with pytest.raises(sn.SpecError, match="cannot read"):
         load(tmp_path / "nope.toml")
+
+
+# ── issue 14: repeated options, did-you-mean ───────────────────────────────────────────────
+
+
+@pytest.mark.parametrize("spec", ["2-3-1 tanh mse reduction=sum reduction=mean",
+                                  "2-3-1 tanh mse weight_decay=1 weight_decay=0"])
+def test_duplicate_options_are_refused(spec):
+    with pytest.raises(sn.SpecError, match=r"given twice"):
+        sn.parse(spec)
+
+
+@pytest.mark.parametrize("spec, hint", [("2-3-1 ReLU mse", "did you mean 'relu'"),
+                                        ("2-3-2 relu cross_entropy", "did you mean 'softmax_ce'"),
+                                        ("2-3-1 tanh MSE", "did you mean 'mse'"),
+                                        ("2-3-1 swish mse", "did you mean 'silu'"),
+                                        ("2-3-1 sigmod mse", "did you mean 'sigmoid'")])
+def test_did_you_mean(spec, hint):
+    with pytest.raises(sn.SpecError, match=re.escape(hint)):
+        sn.parse(spec)
+
+
+def test_weight_decay_on_all_parameters_is_offered():
+    X, Y = np.random.default_rng(0).normal(size=(5, 2)), np.zeros(5)
+    plain = sn.compile("2-3-1 tanh mse")
+    p = plain.init(0)
+    p["b1"] += 0.3
+    _, g0 = plain.loss_and_grads(p, X, Y)
+    _, gw = sn.compile("2-3-1 tanh mse weight_decay=0.1").loss_and_grads(p, X, Y)
+    np.testing.assert_allclose(gw["b1"], g0["b1"])  # default: W only
+    np.testing.assert_allclose(gw["W1"], g0["W1"] + 0.1 * p["W1"])
+    every = sn.parse("2-3-1 tanh mse weight_decay=0.1 decay=all")
+    _, ga = sn.compile(every).loss_and_grads(p, X, Y)
+    np.testing.assert_allclose(ga["b1"], g0["b1"] + 0.1 * p["b1"])  # PyTorch's optimizers
+    np.testing.assert_allclose(ga["W1"], g0["W1"] + 0.1 * p["W1"])
+    assert sn.describe(every) == "2-3-1 tanh mse weight_decay=0.1 decay=all"
+    assert sn.MSE(weight_decay=0.1, decay="all") == every.loss
+    with pytest.raises(sn.SpecError, match="decay must be"):
+        sn.parse("2-3-1 tanh mse decay=biases")
+
+
+def test_derivation_says_which_parameters_decay():
+    text = sn.derive(sn.parse("2-3-1 tanh mse weight_decay=0.1")).markdown()
+    assert "weights only (not the biases" in text
+    text = sn.derive(sn.parse("2-3-1 tanh mse weight_decay=0.1 decay=all")).markdown()
+    assert "every parameter" in text
+
+
+def test_per_layer_activations():
+    net = sn.parse("4-8-8-3 tanh,relu softmax_ce")
+    acts = [type(la).__name__ for la in net.layers if not isinstance(la, sn.Dense)]
+    assert acts == ["Tanh", "ReLU"]
+    assert sn.parse("4-8-8-3 tanh/relu softmax_ce") == net
+    assert sn.describe(net) == "4-8-8-3 tanh/relu softmax_ce"
+    assert sn.parse(sn.describe(net)) == net  # describe writes it back
+    chained = sn.parse("4-8-8-3 layernorm,tanh/relu softmax_ce")
+    assert [type(la).__name__ for la in chained.layers if not isinstance(la, sn.Dense)] == [
+        "LayerNorm", "Tanh", "ReLU"]
+    assert sn.parse("4-8-8-3 relu softmax_ce") == sn.parse("4-8-8-3 relu/relu softmax_ce")
+
+
+@pytest.mark.parametrize("spec", ["4-8-8-8-3 tanh,relu softmax_ce",
+                                  "4-8-8-3 tanh/relu/relu softmax_ce"])
+def test_per_layer_activation_count_mismatch_explains_the_rule(spec):
+    with pytest.raises(sn.SpecError, match=r"one activation per hidden layer"):
+        sn.parse(spec)

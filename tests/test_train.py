@@ -1,8 +1,13 @@
 """Training with the generated code: XOR, moons and digits reach their accuracy targets with
 fixed seeds; optimizers, dtypes, progress, plots, the CLI and the demo."""
 
+import os
+import re
+from pathlib import Path
+
 import numpy as np
 import pytest
+from _cli import ROOT, cli, one_line_error
 
 import symnet as sn
 from symnet.cli import main
@@ -144,3 +149,133 @@ def test_demo(capsys):
     out = capsys.readouterr().out
     assert "δ1 = (δ2 W2ᵀ) ⊙ σ′(Z1)" in out and "accuracy 100.0%" in out
     assert "agree to float64 rounding" in out
+
+
+# ── the command line as a user meets it (issue 14) ─────────────────────────────────────────
+
+
+def test_train_xor_runs():  # the class count came from the empty test split
+    p = cli("train", "2-4-1 tanh bce_logits", "--data", "xor", "--epochs", "5", "--quiet")
+    assert p.returncode == 0, p.stderr[-1500:]
+    assert "after 5 epochs" in p.stdout
+
+
+def test_train_test_fraction_zero_runs(capsys):
+    assert main(["train", "2-4-1 tanh bce_logits", "--data", "moons", "--test-fraction", "0",
+                 "--epochs", "2", "--quiet"]) == 0
+    assert "0 to test" in capsys.readouterr().out
+
+
+def _house_prices(path, n=300):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(n, 3))
+    price = np.round(200_000 + 50_000 * X[:, 0] + rng.normal(0, 10_000, n)).astype(int)
+    lines = ["rooms,age,distance,price"] + [
+        ",".join(f"{v:.4f}" for v in row) + f",{p}" for row, p in zip(X, price)]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_regression_csv_is_not_reported_as_classes_and_scaling_is_advised(tmp_path, capsys):
+    csv_path = _house_prices(tmp_path / "houses.csv")
+    assert main(["train", "3-8-1 tanh mse", "--data", str(csv_path), "--epochs", "3",
+                 "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "classes" not in out and "real targets" in out
+    assert "--standardize" in out  # advised: targets of order 1e5 train unscaled otherwise
+
+
+def test_regression_csv_standardize_option(tmp_path, capsys):
+    csv_path = _house_prices(tmp_path / "houses.csv")
+    assert main(["train", "3-8-1 tanh mse", "--data", str(csv_path), "--epochs", "30",
+                 "--quiet", "--standardize"]) == 0
+    out = capsys.readouterr().out
+    assert "standardized features and target" in out  # said when applied
+    loss = float(re.search(r"loss ([0-9.e+-]+)", out.splitlines()[-1]).group(1))
+    assert loss < 10  # in standardized units, not 4e10
+
+
+def test_standardize_in_the_library():
+    X = np.array([[1.0, 100.0], [3.0, 300.0]])
+    Xs, ys, stats = datasets.standardize(X, np.array([10.0, 30.0]))
+    np.testing.assert_allclose(Xs, [[-1, -1], [1, 1]])
+    np.testing.assert_allclose(stats.invert(ys), [10.0, 30.0])
+    np.testing.assert_allclose(stats.apply(X[:1])[0], [[-1, -1]])
+
+
+def test_plot_without_matplotlib_fails_before_training(tmp_path):
+    shim = tmp_path / "shim"
+    shim.mkdir()
+    (shim / "matplotlib.py").write_text("raise ImportError('no matplotlib here')\n")
+    p = cli("train", "2-8-1 tanh bce_logits", "--data", "moons", "--epochs", "3", "--quiet",
+            "--plot", str(tmp_path / "loss.png"),
+            env={"PYTHONPATH": os.pathsep.join([str(shim), str(ROOT)])})
+    one_line_error(p, "matplotlib")
+    assert "after 3 epochs" not in p.stdout  # not trained first
+
+
+def test_train_plot_refuses_to_overwrite_and_directories(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    keep = tmp_path / "keep.png"
+    keep.write_bytes(b"keep")
+    argv = ["train", "2-8-1 tanh bce_logits", "--data", "moons", "--epochs", "2", "--quiet"]
+    assert main([*argv, "--plot", str(keep)]) == 2
+    out, err = capsys.readouterr()
+    assert "--force" in err and "after 2 epochs" not in out  # refused before training
+    assert keep.read_bytes() == b"keep"
+    folder = tmp_path / "out"
+    folder.mkdir()
+    assert main([*argv, "--plot", str(folder)]) == 2
+    assert "directory" in capsys.readouterr().err
+    assert not (tmp_path / "out.png").exists()
+    assert main([*argv, "--plot", str(keep), "--force"]) == 0
+    assert keep.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_train_plot_prints_the_path_it_wrote(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    target = tmp_path / "curves"  # no suffix: written as curves.png, and said so
+    assert main(["train", "2-8-1 tanh bce_logits", "--data", "moons", "--epochs", "2",
+                 "--quiet", "--plot", str(target)]) == 0
+    written = re.search(r"wrote (\S+)", capsys.readouterr().out).group(1)
+    assert Path(written) == tmp_path / "curves.png" and Path(written).is_file()
+
+
+def test_csv_semicolon_and_tab_delimiters(tmp_path, capsys):
+    (tmp_path / "semi.csv").write_text("a;b;label\n0.1;0.2;0\n1;2;1\n3;4;0\n0.5;0.5;1\n1;1;0\n")
+    (tmp_path / "tab.csv").write_text("a\tb\tlabel\n0.1\t0.2\t0\n1\t2\t1\n3\t4\t0\n0.5\t0.5\t1\n"
+                                      "1\t1\t0\n")
+    for name in ("semi.csv", "tab.csv"):
+        assert main(["train", "2-4-1 tanh bce_logits", "--data", str(tmp_path / name),
+                     "--epochs", "1", "--quiet"]) == 0, capsys.readouterr().err
+
+
+def test_csv_says_which_column_is_the_target(tmp_path, capsys):
+    (tmp_path / "d.csv").write_text("a,b,label\n0.1,0.2,0\n1,2,1\n3,4,0\n0.5,0.5,1\n1,1,0\n")
+    assert main(["train", "2-4-1 tanh bce_logits", "--data", str(tmp_path / "d.csv"),
+                 "--epochs", "1", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "'label'" in out and "--target" in out
+
+
+def test_csv_label_range_message_is_complete(tmp_path):
+    (tmp_path / "three.csv").write_text("a,b,label\n0.1,0.2,0\n1,2,1\n3,4,2\n0.5,0.5,1\n1,1,0\n")
+    p = cli("train", "2-4-2 tanh softmax_ce", "--data", str(tmp_path / "three.csv"), "--epochs",
+            "1", "--quiet")
+    one_line_error(p, "0..1", "got 0..2", "last width 3")
+
+
+@pytest.mark.parametrize("command", [
+    ["check", "2-3-1 tanh mse"],
+    ["train", "2-3-1 tanh bce_logits", "--data", "moons", "--epochs", "1", "--quiet"],
+])
+def test_negative_seed_is_a_one_line_error(command):
+    one_line_error(cli(*command, "--seed", "-1"), "seed")
+
+
+def test_train_accepts_numpy_scalars():
+    model = sn.compile("2-3-1 tanh mse")
+    X, Y = np.random.default_rng(0).normal(size=(8, 2)), np.zeros(8)
+    h = sn.train(model, model.init(0), X, Y, epochs=np.int64(2), lr=np.float32(0.1),
+                 batch_size=np.int32(4), progress=False)
+    assert len(h) == 2

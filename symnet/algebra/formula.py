@@ -36,8 +36,10 @@ _MAX_CONSTANT = sp.Integer(10) ** 300  # float64 holds up to ~1.8e308
 
 
 def _max(a, b):
-    # Written like ReLU (`x > 0` strictly), so the derived derivative at a tie is the second
-    # argument's, as in PyTorch's relu and maximum conventions at the kink.
+    # Written like ReLU (`x > 0` strictly), so at a tie the derivative is the second
+    # argument's: max(x, 0) has relu′(0) = 0, as torch.relu does. torch.maximum instead splits
+    # the gradient half and half at a tie; both are valid subgradients, and `check` treats ties
+    # as kinks. For PyTorch's split, write max(a, b) as (a + b + abs(a - b))/2.
     return sp.Piecewise((a, a > b), (b, True))
 
 

@@ -63,7 +63,7 @@ class CheckReport(Report):
     batch: int = 4
     comparisons: dict = field(default_factory=dict)  # label → Report
 
-    def __str__(self) -> str:
+    def _parts(self):
         labels = list(self.comparisons)
         head = ("parameter", "shape", *(SHORT.get(lab, lab) for lab in labels))
         rows = []
@@ -73,16 +73,12 @@ class CheckReport(Report):
                 c = next((c for c in self.comparisons[lab].results if c.name == r.name), None)
                 cells.append("-" if c is None else f"{c.verdict} ({_relative(c)})")
             rows.append((r.name, "×".join(map(str, r.shape)) or "()", *cells))
-        widths = [max(len(row[i]) for row in [head, *rows]) for i in range(len(head))]
-        fmt = "  ".join(f"{{:<{w}}}" for w in widths)
         agree = " and ".join(("exact, generated", "finite-difference")) if len(labels) == 3 \
             else "generated and finite-difference"
-        lines = [
-            f"symnet check of `{self.network}` ({self.dtype}, batch {self.batch}, seed "
-            f"{self.seed}): " + (f"{agree} gradients agree" if self.ok else
-                                 f"{len(self.failures)} disagree"),
-            fmt.format(*head), fmt.format(*("-" * w for w in widths)),
-            *(fmt.format(*row) for row in rows),
+        title = (f"symnet check of `{self.network}` ({self.dtype}, batch {self.batch}, seed "
+                 f"{self.seed}): " + (f"{agree} gradients agree" if self.ok else
+                                      f"{len(self.failures)} disagree"))
+        after = [
             "(max relative error in parentheses; ≈0: zero to within rounding, where a relative "
             "error means nothing;\n FD: finite differences of the generated loss, in float64)",
             f"{self.n_loss_evals} loss evaluations for {self.n_params} parameters (entry-by-entry "
@@ -91,9 +87,9 @@ class CheckReport(Report):
         for lab in labels:
             for r in self.comparisons[lab].results:
                 if r.verdict != "ok" and r.diagnosis:
-                    lines.append(f"\n{r.name} ({lab}): {r.diagnosis}")
-        lines.extend(f"note: {n}" for n in self.notes)
-        return "\n".join(lines)
+                    after.append(f"\n{r.name} ({lab}): {r.diagnosis}")
+        after.extend(f"note: {n}" for n in self.notes)
+        return title, head, rows, after
 
     def to_dict(self) -> dict:
         d = super().to_dict()

@@ -13,6 +13,7 @@ by entry: over the tensor's largest entry).
 
 from __future__ import annotations
 
+import html
 import json
 import math
 from dataclasses import asdict, dataclass, field
@@ -67,7 +68,8 @@ class Report:
     def __bool__(self) -> bool:
         return self.ok
 
-    def __str__(self) -> str:
+    def _parts(self):
+        """(title, header, rows, lines after the table): what __str__ and _repr_html_ show."""
         head = ("parameter", "shape", "verdict", "max abs err", "max rel err", "tolerance")
         rows = [
             (
@@ -80,16 +82,9 @@ class Report:
             )
             for r in self.results
         ]
-        widths = [max(len(row[i]) for row in [head, *rows]) for i in range(len(head))]
-        fmt = "  ".join(f"{{:<{w}}}" for w in widths)
-        lines = [
-            f"gradient check ({self.mode}): "
-            + ("all gradients match" if self.ok else f"{len(self.failures)} parameter(s) wrong"),
-            fmt.format(*head),
-            fmt.format(*("-" * w for w in widths)),
-            *(fmt.format(*row) for row in rows),
-            self._cost(),
-        ]
+        verdict = "all gradients match" if self.ok else f"{len(self.failures)} parameter(s) wrong"
+        title = f"gradient check ({self.mode}): {verdict}"
+        after = [self._cost()]
         for r in self.results:
             if r.verdict == "ok" or not (r.diagnosis or r.bad_entries):
                 continue
@@ -98,9 +93,23 @@ class Report:
                 listed = ", ".join(map(str, r.bad_entries[:MAX_LISTED]))
                 more = r.n_bad_entries - min(len(r.bad_entries), MAX_LISTED)
                 text += f"\n  wrong entries: {listed}" + (f" … and {more} more" if more else "")
-            lines.append(text)
-        lines.extend(f"note: {n}" for n in self.notes)
-        return "\n".join(lines)
+            after.append(text)
+        after.extend(f"note: {n}" for n in self.notes)
+        return title, head, rows, after
+
+    def __str__(self) -> str:
+        title, head, rows, after = self._parts()
+        return "\n".join([title, *_text_table(head, rows), *after])
+
+    def _repr_html_(self) -> str:
+        """The report as an HTML table, for Jupyter."""
+        title, head, rows, after = self._parts()
+        cell = lambda tag, v: f"<{tag}>{html.escape(str(v))}</{tag}>"  # noqa: E731
+        table = ["<table>", "<tr>" + "".join(cell("th", h) for h in head) + "</tr>"]
+        table += ["<tr>" + "".join(cell("td", v) for v in row) + "</tr>" for row in rows]
+        table.append("</table>")
+        notes = "".join(f"<pre>{html.escape(a.strip())}</pre>" for a in after if a.strip())
+        return f"<p><b>{html.escape(title)}</b></p>" + "".join(table) + notes
 
     def _cost(self) -> str:
         """The loss evaluations spent, beside what entry-by-entry central differences (two per
@@ -122,6 +131,13 @@ class Report:
 
     def to_json(self, **kwargs) -> str:
         return json.dumps(self.to_dict(), allow_nan=False, **kwargs)
+
+
+def _text_table(head, rows) -> list[str]:
+    widths = [max(len(row[i]) for row in [head, *rows]) for i in range(len(head))]
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+    return [fmt.format(*head), fmt.format(*("-" * w for w in widths)),
+            *(fmt.format(*row) for row in rows)]
 
 
 def _num(x: float) -> str:

@@ -16,14 +16,20 @@ from __future__ import annotations
 import builtins
 import hashlib
 import linecache
+import math
 import types
 
 import numpy as np
 
 from ..derivation.chain import derivation_of
 from ..errors import DataError
-from ..nn.data import check_batch, check_inputs, check_params
+from ..nn.data import check_batch, check_batch_size, check_inputs, check_params, has_batchnorm
 from .module import dtype_of, module_source
+
+# The fast path's NaN/inf test: Σ aᵢ² (BLAS, one pass, no temporary) is finite iff every entry
+# is, unless it overflows (|a| ≳ 1e154 in float64, 1e19 in float32): then the full check decides.
+_vdot = np.vdot
+_sum = np.add.reduce
 
 
 class Model:
@@ -50,27 +56,110 @@ class Model:
         """Fresh parameters of the model's dtype (He/Glorot weights, zero biases)."""
         return self.module.init_params(seed)
 
-    def forward(self, params, X) -> np.ndarray:
-        """The network's output for X (logits for softmax_ce and bce_logits)."""
+    def init_state(self) -> dict[str, np.ndarray]:
+        """BatchNorm's running statistics ({running_mean1: 0, running_var1: 1, …}; {} without
+        BatchNorm), kept apart from the parameters like PyTorch's buffers."""
+        return self.module.init_state()
+
+    def forward(self, params, X, state=None) -> np.ndarray:
+        """The network's output for X (logits for softmax_ce and bce_logits). With `state`
+        (from init_state(), updated by training), BatchNorm normalizes with its running
+        statistics: evaluation mode, as PyTorch's model.eval(), any batch size."""
         params, dtype = self._params(params)
         X = check_inputs(self.network, X).astype(dtype, copy=False)
-        return self.module.forward(params, X)
+        if state is None:
+            check_batch_size(self.network, X.shape[0])
+            return self.module.forward(params, X)
+        return self.module.forward(params, X, state=self._state(state))
 
     def loss(self, params, X, Y):
         """L for the batch (X, Y), a NumPy scalar of the parameters' dtype."""
         params, X, Y = self.check(params, X, Y)
         return self.module.loss(params, X, Y)
 
-    def loss_and_grads(self, params, X, Y):
-        """(L, {name: ∂L/∂name}), the gradients shaped and typed like the parameters."""
+    def loss_and_grads(self, params, X, Y, state=None):
+        """(L, {name: ∂L/∂name}), the gradients shaped and typed like the parameters. With
+        `state`, BatchNorm's running statistics are updated in place (momentum 0.1)."""
         params, X, Y = self.check(params, X, Y)
-        return self.module.loss_and_grads(params, X, Y)
+        if state is None:
+            return self.module.loss_and_grads(params, X, Y)
+        return self.module.loss_and_grads(params, X, Y, state=self._state(state))
+
+    def _state(self, state):
+        shapes = self.module.STATE_SHAPES
+        if not isinstance(state, dict) or set(state) != set(shapes):
+            raise DataError(f"state must be the dict model.init_state() returns, with keys "
+                            f"{sorted(shapes)}; got {type(state).__name__}"
+                            + (f" with keys {sorted(state)}" if isinstance(state, dict) else ""))
+        for k, shape in shapes.items():
+            a = state[k]
+            if not isinstance(a, np.ndarray) or a.shape != shape or a.dtype.kind != "f":
+                raise DataError(f"state[{k!r}] must be a float array of shape {shape}")
+        return state
 
     def check(self, params, X, Y):
-        """(params, X, Y) validated, with X and Y in the parameters' dtype."""
+        """(params, X, Y) validated, with X and Y in the parameters' dtype.
+
+        The common case (a dict of the right arrays, X and Y of their dtype and shape, or
+        integer labels) is checked by a fast path: shapes and dtypes compared, the target's
+        domain by min/max, NaN/inf by one sum of squares per array (finite iff every entry is,
+        unless it overflows, when the full check decides). Anything else goes to the full
+        validation of symnet.nn.data, which converts or raises the precise error."""
+        fast = self._fast_check(params, X, Y)
+        if fast is not None:
+            return fast
         params, dtype = self._params(params)
         X, Y = check_batch(self.network, X, Y)
+        check_batch_size(self.network, X.shape[0])
         return params, X.astype(dtype, copy=False), Y.astype(dtype, copy=False)
+
+    def _fast_check(self, params, X, Y):
+        """(params, X, Y) when the common case holds (see `check`), else None."""
+        try:
+            names, shapes, n_in, n_out, loss, min_batch, eye = self._fast
+        except AttributeError:
+            net = self.network
+            self._fast = (tuple(self.module.SHAPES), tuple(self.module.SHAPES.values()),
+                          net.n_in, net.n_out, net.loss.name,
+                          2 if has_batchnorm(net) else 1, {})
+            names, shapes, n_in, n_out, loss, min_batch, eye = self._fast
+        if type(params) is not dict or len(params) != len(names):
+            return None
+        try:
+            arrays = [params[k] for k in names]
+        except KeyError:
+            return None
+        dt = arrays[0].dtype if type(arrays[0]) is np.ndarray else None
+        if dt is None or dt.kind != "f":
+            return None
+        for a, shape in zip(arrays, shapes):
+            if type(a) is not np.ndarray or a.shape != shape or a.dtype != dt:
+                return None
+        if (type(X) is not np.ndarray or X.dtype != dt or X.ndim != 2 or X.shape[1] != n_in
+                or X.shape[0] < min_batch or type(Y) is not np.ndarray):
+            return None
+        B = X.shape[0]
+        classes = loss in ("softmax_ce", "ce")
+        if classes and Y.shape == (B,) and Y.dtype.kind in "iu":
+            if Y.min() < 0 or Y.max() >= n_out:
+                return None
+            one_hot = eye.get(dt)
+            if one_hot is None:
+                one_hot = eye[dt] = np.eye(n_out, dtype=dt)
+            Y = one_hot[Y]
+        elif Y.shape != (B, n_out) or Y.dtype != dt:
+            return None
+        elif classes:  # probability rows: ≥ 0, each summing to 1
+            if Y.min() < 0 or np.abs(_sum(Y, 1) - 1).max() > 1e-5:
+                return None
+        elif loss in ("bce", "bce_logits") and (Y.min() < 0 or Y.max() > 1):
+            return None
+        total = _vdot(X, X) + _sum(Y, None)
+        for a in arrays:
+            total += _vdot(a, a)
+        if not math.isfinite(total):
+            return None  # NaN/inf somewhere (or an overflowing sum): the full check says which
+        return params, X, Y
 
     def _params(self, params):
         params = check_params(self.network, params)

@@ -4,9 +4,14 @@
 into six functions that need only NumPy:
 
     init_params(seed)              He-normal W before ReLU-like activations, Glorot otherwise
-    forward(params, X)             the network's output (logits for bce_logits, softmax_ce)
+    init_state()                   BatchNorm's running statistics ({} without BatchNorm)
+    forward(params, X, state=None) the network's output (logits for bce_logits, softmax_ce);
+                                   with a state, BatchNorm in evaluation mode
     loss(params, X, Y)             L, a NumPy scalar of the arrays' dtype
-    loss_and_grads(params, X, Y)   L and {name: ∂L/∂name}, forward intermediates reused
+    loss_and_grads(params, X, Y, state=None)
+                                   L and {name: ∂L/∂name}, forward intermediates reused; with
+                                   a state, BatchNorm's running statistics are updated
+    _targets(X, Y)                 Y as (B, n_out): 1-D targets, class labels; else ValueError
     sgd_step(params, grads, lr)    θ ← θ − lr ∂L/∂θ in place
     train(params, X, Y, …)         minibatch SGD, shuffled each epoch
 
@@ -25,6 +30,7 @@ from ..derivation.chain import derivation_of
 from ..errors import DataError
 from ..nn.layers import Activation, Dense
 from ..nn.spec import describe
+from .logits import logit_domain
 from .printer import HELPERS, Context, print_function
 
 # Activations after which a layer's weights start He-normal (variance 2/n_in) rather than
@@ -62,14 +68,104 @@ def _initial_values(net) -> dict[str, list[float]]:
     return values
 
 
-def _function(name, args, doc, block, returns, params, keep=()):
+def _targets_function(net) -> str:
+    """`_targets(X, Y)`: Y as (B, n_out), or a ValueError; never a silent broadcast."""
+    n, classes = net.n_out, net.loss.name in ("softmax_ce", "ce")
+    lines = [
+        "def _targets(X, Y):",
+        f'    """Y as (B, {n}): ' + ("class labels 0..n−1 become one-hot rows"
+                                    if classes else "a 1-D Y becomes a column")
+        + "; any other shape is a ValueError,",
+        '    never a broadcast. The data\'s checks are the caller\'s (symnet.compile does '
+        'them)."""',
+        "    B = X.shape[0]",
+        f"    if getattr(Y, \"shape\", None) == (B, {n}):",
+        "        return Y",
+        "    Y = np.asarray(Y)",
+    ]
+    if classes:
+        lines += [
+            "    labels = Y.dtype.kind in \"iu\" or (Y.dtype.kind == \"f\" and Y.ndim == 1 and "
+            "np.all(Y == np.round(Y)))",
+            "    if Y.shape == (B,) and labels:",
+            "        lo, hi = Y.min(), Y.max()",
+            f"        if lo < 0 or hi > {n - 1}:",
+            f'            raise ValueError(f"class labels must lie in 0..{n - 1}, "',
+            '                             f"got {lo:g}..{hi:g}")',
+            f"        return np.eye({n}, dtype=X.dtype)[Y.astype(np.intp)]",
+        ]
+    elif n == 1:
+        lines += [
+            "    if Y.shape == (B,):",
+            "        return Y.reshape(B, 1).astype(X.dtype, copy=False)",
+        ]
+    also = " or class labels of shape (B,)" if classes else " or (B,)" if n == 1 else ""
+    lines += [f'    raise ValueError(f"Y has shape {{Y.shape}}, the network needs ({{B}}, {n})"',
+              f'                     "{also}")']
+    return "\n".join(lines)
+
+
+def _batch_guard(net) -> list[str]:
+    """Training-mode BatchNorm normalizes over the batch: one sample would give a constant."""
+    if not any(type(layer).__name__ == "BatchNorm" for layer in net.layers):
+        return []
+    return ["if X.shape[0] < 2:",
+            "    raise ValueError(\"BatchNorm normalizes over the batch in training mode and \"",
+            "                     \"needs at least 2 samples, got 1\")"]
+
+
+MOMENTUM = 0.1  # PyTorch's BatchNorm1d default: running = (1 − m)·running + m·batch statistic
+
+
+def batchnorms(net) -> list[tuple[int, int, float]]:
+    """(k, width, eps) of each BatchNorm layer, k the dense layer it follows."""
+    out, k = [], 0
+    for layer in net.layers:
+        k += isinstance(layer, Dense)
+        if type(layer).__name__ == "BatchNorm":
+            out.append((k, layer.n, float(layer.eps)))
+    return out
+
+
+def _state_update(norms) -> list[str]:
+    """Training mode with a state: the running statistics updated in place, as PyTorch does
+    (the variance unbiased: Vk holds the biased one plus ε)."""
+    lines = ["if state is not None:  # running statistics, momentum 0.1 (PyTorch's)"]
+    for k, _, eps in norms:
+        m, v = f'state["running_mean{k}"]', f'state["running_var{k}"]'
+        lines += [f"    {m} *= {1 - MOMENTUM!r}",
+                  f"    {m} += {MOMENTUM!r} * mu{k}",
+                  f"    {v} *= {1 - MOMENTUM!r}",
+                  f"    {v} += {MOMENTUM!r} * (V{k} - {eps!r}) * (B / (B - 1))"]
+    return lines
+
+
+def _eval_forward(context, forward, reserved, norms, out, params) -> str:
+    """Evaluation mode: the forward pass with each BatchNorm's batch statistics replaced by
+    the running ones (μk = running_meank, Vk = running_vark + ε); any batch size."""
+    block = print_function(context, forward, reserved)
+    replace = {}
+    for k, _, eps in norms:
+        replace[f"mu{k}"] = (f'state["running_mean{k}"]', f"μ{k} = running_mean{k}")
+        replace[f"V{k}"] = (f'state["running_var{k}"] + {eps!r}', f"V{k} = running_var{k} + ε")
+    for st in block.statements:
+        if st.target in replace:
+            st.code, st.comment = replace[st.target]
+    return _function("_eval_forward", "params, X, state",
+                     "Evaluation mode (BatchNorm with running statistics): any batch size.",
+                     block, out, params)
+
+
+def _function(name, args, doc, block, returns, params, keep=(), pre=(), post=()):
+    """A generated function: `pre` (guards, target conversion) first, then the parameters it
+    reads, then the equations."""
     body = block.lines(keep={*keep, *re.findall(r"[A-Za-z_]\w*", returns)})
-    used = set(re.findall(r"[A-Za-z_]\w*", "\n".join([*body, returns])))
+    used = set(re.findall(r"[A-Za-z_]\w*", "\n".join([*body, *post, returns])))
     head = [f'{p} = params["{p}"]' for p in params if p in used]
     if "B" in used:
         head.append("B = X.shape[0]")
     lines = [f"def {name}({args}):", f'    """{doc}"""']
-    lines += [f"    {line}" for line in [*head, *body, f"return {returns}"]]
+    lines += [f"    {line}" for line in [*pre, *head, *body, *post, f"return {returns}"]]
     return "\n".join(lines)
 
 
@@ -103,6 +199,19 @@ def _init_function(net, shapes, dtype_name) -> str:
     return "\n".join(lines)
 
 
+def _state_function(norms) -> str:
+    lines = ["def init_state():",
+             '    """BatchNorm\'s running statistics (PyTorch\'s buffers), kept apart from '
+             'params',
+             '    so that no optimizer touches them: mean 0 and variance 1 to start."""',
+             "    return {"]
+    for k, n, _ in norms:
+        lines += [f'        "running_mean{k}": np.zeros({n}, dtype=DTYPE),',
+                  f'        "running_var{k}": np.ones({n}, dtype=DTYPE),']
+    lines.append("    }")
+    return "\n".join(lines)
+
+
 def _sgd_function(params) -> str:
     lines = [
         "def sgd_step(params, grads, lr):",
@@ -113,18 +222,12 @@ def _sgd_function(params) -> str:
 
 
 def _train_function(net) -> str:
-    if net.loss.name in ("softmax_ce", "ce"):
-        targets = ["if Y.ndim == 1:  # class labels → one-hot rows",
-                   f"    Y = np.eye({net.n_out}, dtype=DTYPE)[Y.astype(np.intp)]"]
-    else:
-        targets = ["Y = Y.reshape(len(Y), -1)"]
     per_batch = ("total += float(L) * len(batch)" if net.loss.reduction == "mean"
                  else "total += float(L)")
     epoch = "total / len(X)" if net.loss.reduction == "mean" else "total"
     body = [
         "X = np.asarray(X, dtype=DTYPE)",
-        "Y = np.asarray(Y, dtype=DTYPE)",
-        *targets,
+        "Y = _targets(X, np.asarray(Y)).astype(DTYPE, copy=False)",
         "rng = np.random.default_rng(seed)",
         "history = []",
         "for _ in range(epochs):",
@@ -158,24 +261,41 @@ def module_source(net, dtype: np.dtype) -> str:
     context = Context(probability_fns(net), {k: len(v) for k, v in shapes.items()})
     reserved = {"np", "params", "grads", "X", "Y", "B", "L", "DTYPE", "SHAPES", *params}
     out = d.forward[-1].name if d.forward else "X"
-    fwd = print_function(context, d.forward, reserved)
-    loss = print_function(context, (*d.forward, d.loss), reserved)
-    full = print_function(context, d.equations, reserved)
+    forward, loss_eq, backward = logit_domain(d)  # bce/ce from the logits: exact when saturated
+    fwd = print_function(context, forward, reserved)
+    loss = print_function(context, (*forward, loss_eq), reserved)
+    full = print_function(context, (*forward, loss_eq, *backward), reserved)
     grads = "{" + ", ".join(f'"{p}": d{p}' for p in params) + "}"
     spec = describe(net)
     output_note = {"softmax_ce": " (logits: softmax gives the class probabilities)",
                    "bce_logits": " (logits: the sigmoid gives the probabilities)"}
+    guard = _batch_guard(net)
+    norms = batchnorms(net)
+    evaluation = (["if state is not None:  # evaluation mode: the running statistics",
+                   "    return _eval_forward(params, X, state)"] if norms else [])
+    update = _state_update(norms) if norms else []
+    kept = {n for k, _, _ in norms for n in (f"mu{k}", f"V{k}")}
+    state_doc = ("\n    With `state` (init_state()), BatchNorm uses its running statistics "
+                 "(evaluation mode,\n    any batch size); without, the batch's (training mode)."
+                 if norms else "\n    `state` is unused: the network has no BatchNorm.")
+    grads_doc = ("\n    With `state`, BatchNorm's running statistics are updated in place "
+                 "(momentum 0.1)." if norms else "")
     functions = [
         _init_function(net, shapes, np.dtype(dtype).name),
-        _function("forward", "params, X",
+        _state_function(norms),
+        _targets_function(net),
+        *([_eval_forward(context, forward, reserved, norms, out, params)] if norms else []),
+        _function("forward", "params, X, state=None",
                   f"The output {out} for a batch X of shape (B, {net.n_in})"
-                  f"{output_note.get(net.loss.name, '')}.", fwd, out, params),
+                  f"{output_note.get(net.loss.name, '')}.{state_doc}", fwd, out, params,
+                  pre=[*evaluation, *guard]),
         _function("loss", "params, X, Y",
                   "The loss L of a batch: a NumPy scalar of the arrays' dtype.", loss, "L",
-                  params),
-        _function("loss_and_grads", "params, X, Y",
-                  "L and {name: ∂L/∂name}, each gradient shaped like its parameter.", full,
-                  f"L, {grads}", params),
+                  params, pre=[*guard, "Y = _targets(X, Y)"]),
+        _function("loss_and_grads", "params, X, Y, state=None",
+                  f"L and {{name: ∂L/∂name}}, each gradient shaped like its parameter.{grads_doc}",
+                  full, f"L, {grads}", params, keep=kept, pre=[*guard, "Y = _targets(X, Y)"],
+                  post=update),
         _sgd_function(params),
         _train_function(net),
     ]
@@ -197,6 +317,8 @@ def module_source(net, dtype: np.dtype) -> str:
         "",
         f"DTYPE = np.{np.dtype(dtype).name}  # of the arrays init_params makes, train converts to",
         "SHAPES = {" + ", ".join(f'"{k}": {v}' for k, v in shapes.items()) + "}",
+        "STATE_SHAPES = {" + ", ".join(f'"running_{s}{k}": ({n},)' for k, n, _ in norms
+                                       for s in ("mean", "var")) + "}",
     ]
     helpers = [HELPERS[h] for h in HELPERS if h in context.helpers]
     text = "\n".join(header) + "\n\n\n"

@@ -9,8 +9,10 @@ so a new node (LayerNorm, …) needs one method here and nothing else:
 
 A formula prints as NumPy arithmetic: σ and softplus call overflow-free helpers, a Piecewise is
 `np.maximum`, a comparison, or `np.where` with each branch evaluated only where it cannot
-overflow (ELU's e^x sees min(x, 0)). The loss on probabilities (BCE) is clamped as PyTorch
-clamps it: log ≥ −100, and the derivative's denominator x(x − 1) kept 1e-12 away from 0.
+overflow (ELU's e^x sees min(x, 0)). A probability loss that the logit rewrite
+(`codegen.logits`) does not reach is clamped as PyTorch clamps it: log ≥ −100, and the
+derivative's denominator x(x − 1) kept 1e-12 away from 0; the generated modules of bce and ce
+networks compute from the logits instead and agree with the exact values when saturated.
 Constants print as Python numbers, which NumPy never lets upcast a float32 array.
 
 Each function is printed twice. The first pass counts how often each sub-expression is printed

@@ -114,6 +114,16 @@ class Derivation:
     def __str__(self):
         return self.unicode()
 
+    # Jupyter shows the LaTeX (or the Markdown derivation); sympy.latex(d) is d.latex().
+    def _repr_latex_(self) -> str:
+        return "$$\n" + self.latex() + "\n$$"
+
+    def _repr_markdown_(self) -> str:
+        return self.markdown()
+
+    def _latex(self, printer=None) -> str:
+        return self.latex()
+
     def __repr__(self):
         return f"<Derivation of {self.network!r}: {len(self.equations)} equations>"
 

@@ -73,6 +73,20 @@ def check_inputs(net, X, *, allow_exact: bool = False) -> np.ndarray:
     return X
 
 
+def has_batchnorm(net) -> bool:
+    return any(type(layer).__name__ == "BatchNorm" for layer in net.layers)
+
+
+def check_batch_size(net, B: int):
+    """BatchNorm in training mode normalizes over the batch: a batch of one sample would give
+    a constant output and zero gradients (PyTorch raises too). Called by the compiled model
+    and training; the exact evaluation keeps the mathematics of B = 1 (a constant)."""
+    if B < 2 and has_batchnorm(net):
+        raise DataError("BatchNorm normalizes over the batch in training mode and needs at "
+                        f"least 2 samples, got {B}; evaluate single samples with "
+                        "forward(params, X, state=model.init_state()) (running statistics)")
+
+
 def check_batch(net, X, Y, *, allow_exact: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """X as (B, n_in) and Y as (B, n_out), converting class labels to one-hot rows for
     softmax cross-entropy and a 1-D Y to a column for single-output networks."""
@@ -106,7 +120,7 @@ def _one_hot(labels: np.ndarray, n_classes: int) -> np.ndarray:
         labels.dtype.kind == "f" and np.all(labels == np.round(labels))
     ):
         raise DataError("1-D targets for a cross-entropy must be integer class labels")
-    labels = labels.astype(np.int64)
-    if labels.min() < 0 or labels.max() >= n_classes:
-        raise DataError(f"class labels must lie in 0..{n_classes - 1}, got {labels.min()}..")
-    return np.eye(n_classes)[labels]
+    lo, hi = labels.min(), labels.max()  # checked before any cast: 1e20 must not wrap around
+    if lo < 0 or hi > n_classes - 1:
+        raise DataError(f"class labels must lie in 0..{n_classes - 1}, got {lo:g}..{hi:g}")
+    return np.eye(n_classes)[labels.astype(np.intp)]

@@ -9,9 +9,17 @@
 | `CrossEntropy`       | `NLLLoss` of `log(p)` (on probabilities) | the B samples |
 
 `reduction="sum"` drops the mean; `scale=c` multiplies the data loss by c (½Σ(a − y)² is `mse`
-with reduction="sum", scale=1/2). `weight_decay=λ` adds (λ/2) Σ‖W‖² over the dense weights, so
-that ∂L/∂W gains λW, as PyTorch's optimizers' `weight_decay` does. Element-wise losses are
-declared by their formula ℓ(x, y) (x the prediction, y the target); ∂ℓ/∂x is derived.
+with reduction="sum", scale=1/2). `weight_decay=λ` adds (λ/2) Σ‖W‖² over the dense weights
+only, so that ∂L/∂W gains λW and the biases are not decayed (the usual L2 regularization);
+`decay="all"` adds it over every parameter (biases, γ, β, learned scalars too), which is what
+PyTorch's optimizers' `weight_decay` does to every parameter they are given. Element-wise
+losses are declared by their formula ℓ(x, y) (x the prediction, y the target); ∂ℓ/∂x is derived.
+
+`bce` and `ce` are printed on probabilities, but the generated code computes them from the
+logits (symnet.codegen.logits): the values equal the exact ones everywhere. Unlike
+`torch.nn.BCELoss(torch.sigmoid(z))`, which clamps log at −100 once σ(z) rounds to 0 or 1
+(|z| > 36.7 in float64, 16.6 in float32), the loss does not saturate at 100; it matches
+`BCEWithLogitsLoss` there.
 """
 
 from __future__ import annotations
@@ -32,9 +40,12 @@ class Loss:
     label = "ℓ"
     needs_probabilities = False  # True: the network must end in a layer whose output is in (0, 1)
 
-    def __init__(self, reduction: str = "mean", weight_decay=0, scale=1):
+    def __init__(self, reduction: str = "mean", weight_decay=0, decay: str = "weights", scale=1):
         if reduction not in ("mean", "sum"):
             raise SpecError(f"reduction must be 'mean' or 'sum', got {reduction!r}")
+        if decay not in ("weights", "all"):
+            raise SpecError(f"decay must be 'weights' (the dense weights W only) or 'all' (every "
+                            f"parameter, as PyTorch's optimizers), got {decay!r}")
         self.reduction = reduction
         self.weight_decay = exact(weight_decay, "weight_decay")
         if self.weight_decay < 0:
@@ -44,6 +55,7 @@ class Loss:
         self.factor = exact(scale, "scale")
         if self.factor <= 0:
             raise SpecError(f"scale must be > 0, got {scale!r}")
+        self.decay = decay
 
     def __repr__(self):
         extras = [f"reduction={self.reduction!r}"] if self.reduction != "mean" else []
@@ -51,10 +63,18 @@ class Loss:
             extras.append(f"weight_decay={self.weight_decay}")
         if self.factor != 1:
             extras.append(f"scale={self.factor}")
+        if self.decay != "weights":
+            extras.append(f"decay={self.decay!r}")
         return f"{type(self).__name__}({', '.join(extras)})"
 
     def __eq__(self, other):
-        return type(other) is type(self) and vars(self) == vars(other)
+        return type(other) is type(self) and self._fields() == other._fields()
+
+    def _fields(self) -> dict:
+        """What defines the loss: its attributes, less the values cached from them."""
+        cls = type(self)
+        return {k: v for k, v in vars(self).items()
+                if not isinstance(getattr(cls, k, None), cached_property)}
 
     def scale(self, n_out: int):
         """c in L = c Σ …: 1/(B·n) for a mean over all entries, 1 for a sum (times `scale=`)."""
@@ -72,9 +92,17 @@ class Loss:
     def record(self, tape, A):
         c = self.scale(A.shape[1])
         lam = self.weight_decay
-        decayed = [tape.params[name] for name in tape.weights] if lam else []
+        names = tape.weights if self.decay == "weights" else list(tape.params)
+        decayed = [tape.params[name] for name in names] if lam else []
         value = self.value(A, tape.Y, c) + sum(rules.l2_penalty(W, lam) for W in decayed)
-        why = self.why(A) + (" The L2 term (λ/2)Σ‖W‖² adds λW to each ∂L/∂W." if lam else "")
+        if self.decay == "weights":
+            l2 = (" The L2 term (λ/2)Σ‖W‖² over the dense weights only (not the biases; "
+                  "decay=all decays every parameter, as PyTorch's optimizers do) adds λW to "
+                  "each ∂L/∂W.")
+        else:
+            l2 = (" The L2 term (λ/2)Σ‖θ‖² over every parameter (decay=all, as PyTorch's "
+                  "optimizers' weight_decay) adds λθ to each ∂L/∂θ.")
+        why = self.why(A) + (l2 if lam else "")
         return tape.record(
             "L",
             value,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cached_property
 
 from ..algebra.tape import Tape
 from ..errors import ShapeError, SpecError
@@ -73,12 +74,17 @@ class Network:
     @property
     def parameters(self) -> dict[str, tuple[int, ...]]:
         """{name: NumPy shape} in forward order: {'W1': (2, 3), 'b1': (3,), …}."""
+        return dict(self._shapes)
+
+    @cached_property
+    def _shapes(self) -> dict[str, tuple[int, ...]]:
+        # A network is immutable (its layers are a tuple): record the tape once, not per call.
         return dict(self.record().shapes)
 
     @property
     def n_parameters(self) -> int:
         total = 0
-        for shape in self.parameters.values():
+        for shape in self._shapes.values():
             n = 1
             for d in shape:
                 n *= d

@@ -11,7 +11,11 @@ String form: `SIZES HIDDEN [OUTPUT] LOSS [key=value …]`
     "2-8-1 batchnorm,act(x*sigmoid(theta*x), theta=1) bce_logits"  with a learned θ
 
 HIDDEN and OUTPUT are each a chain of layer words joined by commas (no spaces around the
-commas), applied in order after every hidden dense layer and after the output dense layer:
+commas), applied in order after every hidden dense layer and after the output dense layer.
+One activation per hidden layer: chains joined by '/', one per hidden layer
+(`"4-8-8-3 tanh/relu softmax_ce"`, `"4-8-8-3 layernorm,tanh/relu softmax_ce"`); a comma list
+of plain activations with exactly one per hidden layer (`tanh,relu`) is read the same way
+(two activations in a row after one dense layer are never valid). Layer words:
 an activation (`relu`, `leaky_relu(0.1)`, …), `softmax`, `layernorm` or `batchnorm` (optionally
 with eps: `batchnorm(1e-3)`), or `act(FORMULA[, name=value …])`, a custom activation whose
 formula is read by `algebra.formula` and whose `name=value` pairs declare learned scalars with
@@ -19,7 +23,10 @@ their initial values. Spaces are allowed inside parentheses. Custom activations 
 `act`, `act2`, … in order of appearance.
 
 TOML form: either `spec = "…"`, or the fields `sizes`, `hidden`, `output`, `loss`,
-`reduction`, `weight_decay`, at top level or under `[network]`.
+`reduction`, `weight_decay`, `decay`, at top level or under `[network]`.
+
+Options: `reduction=sum` (default mean), `weight_decay=λ` ((λ/2)‖W‖² over the dense weights
+only), `decay=all` (the same term over every parameter, as PyTorch's optimizers do).
 """
 
 from __future__ import annotations
@@ -44,9 +51,35 @@ except ModuleNotFoundError:  # Python 3.10
 _NUMBER = re.compile(r"[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?")
 _WORD = re.compile(r"([a-z_]+)(?:\((.*)\))?", re.DOTALL)
 _OPTION = re.compile(r"([a-z_]+)=(.*)", re.DOTALL)
-OPTIONS = ("reduction", "weight_decay", "scale")
+OPTIONS = ("reduction", "weight_decay", "decay", "scale")
 _PARAMETRIZED = {"leaky_relu", "elu"}
 LAYER_WORDS = ("softmax", *NORMALIZATIONS, "act(formula)")  # besides the activations
+
+
+# Names people write for symnet's words (PyTorch's, Keras', the literature's).
+ALIASES = {
+    "cross_entropy": "softmax_ce", "crossentropy": "softmax_ce", "ce_logits": "softmax_ce",
+    "crossentropyloss": "softmax_ce", "nll": "ce", "bce_with_logits": "bce_logits",
+    "bcewithlogits": "bce_logits", "bcewithlogitsloss": "bce_logits", "bceloss": "bce",
+    "l2": "mse", "mseloss": "mse", "linear": "identity", "none": "identity", "swish": "silu",
+    "logistic": "sigmoid", "layer_norm": "layernorm", "batch_norm": "batchnorm",
+    "batchnorm1d": "batchnorm", "leakyrelu": "leaky_relu",
+}
+
+
+def _did_you_mean(word: str, known) -> str:
+    """" (did you mean 'relu'?)" for a near miss of a known word: its case, an alias, or a
+    close spelling; "" when nothing is close."""
+    import difflib
+
+    known = list(known)
+    name = word.split("(")[0]
+    guess = next((k for k in known if k.lower() == name.lower()), None)
+    guess = guess or (ALIASES.get(name.lower()) if ALIASES.get(name.lower()) in known else None)
+    if guess is None:
+        close = difflib.get_close_matches(name.lower(), known, n=1, cutoff=0.75)
+        guess = close[0] if close else None
+    return f" (did you mean {guess!r}?)" if guess and guess != word else ""
 
 
 def _allowed(kind: str) -> str:
@@ -140,7 +173,8 @@ def activation(word: str) -> Activation:
     m = _WORD.fullmatch(word)
     name, arg = (m.group(1), m.group(2)) if m else (word, None)
     if name not in ACTIVATIONS:
-        raise SpecError(f"unknown activation {word!r}; allowed: {_allowed('activation')}")
+        raise SpecError(f"unknown activation {word!r}; allowed: {_allowed('activation')}"
+                        + _did_you_mean(name, [*ACTIVATIONS, "softmax", *NORMALIZATIONS]))
     if arg is None:
         return ACTIVATIONS[name]()
     if name not in _PARAMETRIZED:
@@ -149,23 +183,59 @@ def activation(word: str) -> Activation:
 
 
 def build(sizes, hidden=None, output=None, loss="mse", reduction="mean", weight_decay=0,
-          scale=1):
+          decay="weights", scale=1):
     """A dense network from sizes and activation/loss words."""
     if loss not in LOSSES:
-        raise SpecError(f"unknown loss {loss!r}; allowed: {_allowed('loss')}")
+        raise SpecError(f"unknown loss {loss!r}; allowed: {_allowed('loss')}"
+                        + _did_you_mean(loss, LOSSES))
     if len(sizes) < 2:
         raise SpecError(f"sizes need at least an input and an output width, got {sizes}")
     n_hidden = len(sizes) - 2
     if n_hidden and hidden is None:
         raise SpecError("the hidden layers need an activation, e.g. '2-3-1 sigmoid mse'")
+    chains = hidden_chains(hidden, n_hidden) if n_hidden else []
     layers, names = [], {}
     for k, (n_in, n_out) in enumerate(zip(sizes, sizes[1:])):
         layers.append(Dense(n_in, n_out))
-        word = hidden if k < n_hidden else output
+        word = chains[k] if k < n_hidden else output
         if word is not None:
             layers += layers_after(word, n_out, names)
     return Network(layers, LOSSES[loss](reduction=reduction, weight_decay=weight_decay,
-                                        scale=scale))
+                                        decay=decay, scale=scale))
+
+
+PER_LAYER_RULE = ("one activation per hidden layer: give {n} chains joined by '/' (e.g. "
+                  "{example}), or one for all hidden layers; commas chain layers after each "
+                  "dense layer (layernorm,tanh), and a comma list of plain activations is read "
+                  "per layer only when it has one per hidden layer")
+
+
+def _is_plain_activation(word: str) -> bool:
+    m = _WORD.fullmatch(word)
+    return bool(m) and m.group(1) in ACTIVATIONS
+
+
+def hidden_chains(hidden: str, n_hidden: int) -> list[str]:
+    """The chain after each of the `n_hidden` hidden dense layers: `tanh/relu` (one per layer,
+    joined by '/'), `tanh,relu` (plain activations, exactly one per hidden layer), or one chain
+    (`relu`, `layernorm,tanh`) for every hidden layer."""
+    if not isinstance(hidden, str):
+        raise SpecError(f"the hidden layers' word must be a string, got {hidden!r}")
+    example = "/".join(["tanh"] + ["relu"] * (n_hidden - 1))
+    rule = PER_LAYER_RULE.format(n=n_hidden, example=example)
+    per_layer = [p for p, _ in _split(hidden, "/")]
+    if len(per_layer) > 1:
+        if len(per_layer) != n_hidden:
+            raise SpecError(f"{hidden!r} gives {len(per_layer)} chains for {n_hidden} hidden "
+                            f"layers; {rule}")
+        return per_layer
+    links = [p for p, _ in _split(hidden, ",")]
+    if len(links) > 1 and all(_is_plain_activation(w) for w in links):
+        if len(links) != n_hidden:
+            raise SpecError(f"{hidden!r} lists {len(links)} activations for {n_hidden} hidden "
+                            f"layers; {rule}")
+        return links
+    return [hidden] * n_hidden
 
 
 def parse(text: str) -> Network:
@@ -187,8 +257,11 @@ def parse(text: str) -> Network:
         if _OPTION.fullmatch(word):
             key, _, value = word.partition("=")
             if key not in OPTIONS:
-                raise tokens.error(i, f"unknown option {key!r}; allowed: {', '.join(OPTIONS)}")
-            options[key] = value if key == "reduction" else parse_number(value, key)
+                raise tokens.error(i, f"unknown option {key!r}; allowed: {', '.join(OPTIONS)}"
+                                   + _did_you_mean(key, OPTIONS))
+            if key in options:
+                raise tokens.error(i, f"{key} given twice; give each option once")
+            options[key] = value if key in ("reduction", "decay") else parse_number(value, key)
         elif options:
             raise tokens.error(i, "options (key=value) come after the loss")
         else:
@@ -201,7 +274,8 @@ def parse(text: str) -> Network:
         is_layer = layer_word and layer_word.group(1) in {*ACTIVATIONS, "act", "softmax",
                                                            *NORMALIZATIONS}
         kind = "loss (after the activations)" if is_layer else "loss"
-        raise tokens.error(loss_i, f"expected a {kind}; allowed: {_allowed('loss')}")
+        raise tokens.error(loss_i, f"expected a {kind}; allowed: {_allowed('loss')}"
+                           + _did_you_mean(words[loss_i], LOSSES))
     n_hidden = len(sizes) - 2
     if n_hidden == 0 and len(acts) > 1:
         raise tokens.error(acts[1], "no hidden layer, so at most one activation (the output's)")
@@ -209,9 +283,13 @@ def parse(text: str) -> Network:
         raise tokens.error(loss_i, "the hidden layers need an activation before the loss")
     if len(acts) > 2:
         raise tokens.error(acts[2], "at most two activations: the hidden layers' and the output's")
-    for i in acts:
+    for j, i in enumerate(acts):
         try:
-            layers_after(words[i], 1)
+            if j == 0 and n_hidden:
+                for chain in hidden_chains(words[i], n_hidden):
+                    layers_after(chain, 1)
+            else:
+                layers_after(words[i], 1)
         except SpecError as e:
             raise tokens.error(i, str(e)) from None
     hidden = words[acts[0]] if n_hidden else None
@@ -238,7 +316,7 @@ def load(path) -> Network:
     sizes = data.get("sizes")
     if not isinstance(sizes, list) or not all(isinstance(n, int) and n > 0 for n in sizes):
         raise SpecError(f"{path}: 'sizes' must be a list of positive integers, got {sizes!r}")
-    wd = data.get("weight_decay", 0)
+    wd, scale = data.get("weight_decay", 0), data.get("scale", 1)
     return build(
         sizes,
         data.get("hidden"),
@@ -246,6 +324,8 @@ def load(path) -> Network:
         data.get("loss", "mse"),
         data.get("reduction", "mean"),
         parse_number(repr(wd), "weight_decay") if isinstance(wd, int | float) else wd,
+        data.get("decay", "weights"),
+        parse_number(repr(scale), "scale") if isinstance(scale, int | float) else scale,
     )
 
 
@@ -271,15 +351,19 @@ def describe(net: Network) -> str:
         else:
             chains[-1].append(la)
     words = [",".join(_word(la) or "?" for la in chain) or "identity" for chain in chains]
-    hidden = set(words[:-1])
-    if len(hidden) > 1 or "identity" in hidden or any("?" in w for w in words):
+    if "identity" in words[:-1] or any("?" in w for w in words):
         return repr(net)  # not expressible in the compact form
+    hidden = set(words[:-1])
+    if len(hidden) > 1:  # one chain per hidden layer
+        hidden = {"/".join(words[:-1])}
     sizes = "-".join(str(n) for n in [dense[0].n_in] + [d.n_out for d in dense])
     parts = [sizes, *hidden] + ([words[-1]] if words[-1] != "identity" else []) + [net.loss.name]
     if net.loss.reduction != "mean":
         parts.append(f"reduction={net.loss.reduction}")
     if net.loss.weight_decay:
         parts.append(f"weight_decay={float(net.loss.weight_decay):g}")
+    if net.loss.decay != "weights":
+        parts.append(f"decay={net.loss.decay}")
     if net.loss.factor != 1:
         parts.append(f"scale={float(net.loss.factor):g}")
     return " ".join(parts)

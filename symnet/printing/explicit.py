@@ -58,6 +58,16 @@ class Explicit:
     def __str__(self):
         return self.unicode()
 
+    # Jupyter: LaTeX, or the Unicode equations in a code block; sympy.latex(e) is e.latex().
+    def _repr_latex_(self) -> str:
+        return "$$\n" + self.latex() + "\n$$"
+
+    def _repr_markdown_(self) -> str:
+        return "```text\n" + self.unicode() + "\n```"
+
+    def _latex(self, printer=None) -> str:
+        return self.latex()
+
     def unicode(self) -> str:
         printer = UnicodePrinter()
         titles = {"forward": "Forward", "loss": "Loss", "shared": "Backward",

@@ -30,6 +30,7 @@ import sympy as sp
 
 from ..algebra.notation import display_name, unicode_expr
 from ..errors import DataError
+from ..files import check_output, write_output
 
 FORMATS = ("png", "svg", "pdf")  # rendered by `dot -T…`; .dot and .gv are written as text
 
@@ -127,18 +128,18 @@ def render(text: str, path, *, force: bool = True) -> Path:
     if fmt not in FORMATS:
         raise DataError(f"cannot render {path.name}: give a .png, .svg or .pdf file name "
                         "(or .dot for the DOT text)")
-    if path.exists() and not force:
-        raise DataError(f"{path} exists; pass --force to overwrite it")
+    check_output(path, force=force)
     exe = shutil.which("dot")
     if exe is None:
         raise DataError(f"rendering {path.name} needs Graphviz's `dot` program, which is not "
                         "installed (apt-get install graphviz, brew install graphviz, or conda "
                         "install graphviz); or write the DOT text with -o FILE.dot and render "
                         "it elsewhere")
-    done = subprocess.run([exe, f"-T{fmt}", "-o", str(path)], input=text.encode(),
-                          capture_output=True, check=False)
+    done = subprocess.run([exe, f"-T{fmt}"], input=text.encode(), capture_output=True,
+                          check=False)
     if done.returncode != 0:
         raise DataError(f"dot failed to render {path}: {done.stderr.decode(errors='replace')}")
+    path = write_output(path, done.stdout, force=force)  # atomic: a temporary file, renamed
     return path
 
 

@@ -13,6 +13,7 @@ targets.
 from __future__ import annotations
 
 import math
+import numbers
 import sys
 import time
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import DataError, SpecError
+from ..nn.data import has_batchnorm
 
 OPTIMIZERS = ("sgd", "momentum", "adam")
 
@@ -31,6 +33,7 @@ class History:
     test_accuracy: list[float | None] = field(default_factory=list)
     seconds: float = 0.0
     params: dict = field(default_factory=dict, repr=False)  # the trained arrays
+    state: dict = field(default_factory=dict, repr=False)  # BatchNorm's running statistics
 
     def __len__(self):
         return len(self.loss)
@@ -118,7 +121,7 @@ def _check_options(epochs, lr, batch_size, optimizer):
     for what, n in (("epochs", epochs), ("batch_size", batch_size)):
         if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
             raise SpecError(f"{what} must be a positive integer, got {n!r}")
-    if isinstance(lr, bool) or not isinstance(lr, int | float) or not (0 < lr < math.inf):
+    if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not (0 < lr < math.inf):
         raise SpecError(f"lr must be a positive number, got {lr!r}")
     if optimizer not in _OPTIMIZER:
         raise SpecError(f"unknown optimizer {optimizer!r}; allowed: {', '.join(OPTIMIZERS)}")
@@ -140,7 +143,13 @@ def train(model, params, X, Y, epochs=100, lr=0.1, batch_size=32, optimizer="sgd
     opt = _OPTIMIZER[optimizer](params, float(lr))
     rng = np.random.default_rng(seed)
     mean = net.loss.reduction == "mean"
-    history = History(params=params)
+    # BatchNorm's training mode needs 2 samples: a last minibatch of one joins the one before
+    merge_last = has_batchnorm(net)
+    state = model.init_state() if merge_last else None  # evaluated as PyTorch's model.eval()
+    if merge_last and len(X) % batch_size == 1 and len(X) > 1 and progress:
+        print("note: the last minibatch would hold 1 sample, which BatchNorm cannot normalize; "
+              "it joins the one before", file=sys.stderr)
+    history = History(params=params, state=state or {})
     start = time.perf_counter()
     show = _Progress(epochs) if progress else None
     # A learning rate too large overflows: reported as divergence, not as NumPy warnings.
@@ -148,9 +157,12 @@ def train(model, params, X, Y, epochs=100, lr=0.1, batch_size=32, optimizer="sgd
         for epoch in range(epochs):
             order = rng.permutation(len(X))
             total = 0.0
-            for i in range(0, len(X), batch_size):
-                batch = order[i:i + batch_size]
-                L, grads = fn.loss_and_grads(params, X[batch], Y[batch])
+            batches = [order[i:i + batch_size] for i in range(0, len(X), batch_size)]
+            if merge_last and len(batches) > 1 and len(batches[-1]) == 1:
+                batches[-2:] = [np.concatenate(batches[-2:])]
+            for batch in batches:
+                L, grads = (fn.loss_and_grads(params, X[batch], Y[batch]) if state is None else
+                            fn.loss_and_grads(params, X[batch], Y[batch], state=state))
                 opt.step(params, grads)
                 total += float(L) * (len(batch) if mean else 1)
             history.loss.append(total / len(X) if mean else total)
@@ -159,9 +171,10 @@ def train(model, params, X, Y, epochs=100, lr=0.1, batch_size=32, optimizer="sgd
                     show.done()
                 raise SpecError(f"the loss diverged to {history.loss[-1]} at epoch {epoch + 1}: "
                                 f"lower the learning rate (lr={lr})")
-            history.accuracy.append(accuracy(net, fn.forward(params, X), Y))
+            history.accuracy.append(accuracy(net, fn.forward(params, X, state=state), Y))
             if test is not None:
-                history.test_accuracy.append(accuracy(net, fn.forward(params, X_test), Y_test))
+                history.test_accuracy.append(
+                    accuracy(net, fn.forward(params, X_test, state=state), Y_test))
             history.seconds = time.perf_counter() - start
             if show:
                 show(epoch + 1, history)
@@ -190,8 +203,9 @@ class _Progress:
             print(file=sys.stderr)
 
 
-def plot(history: History, path, title: str):
-    """Save the loss and accuracy curves of `history` as an image (needs matplotlib)."""
+def plot(history: History, path, title: str, format: str | None = None):  # noqa: A002
+    """Save the loss and accuracy curves of `history` as an image (needs matplotlib) to a path
+    or a binary file object (then give `format`, e.g. "png")."""
     try:
         from matplotlib.figure import Figure
     except ImportError:
@@ -221,6 +235,6 @@ def plot(history: History, path, title: str):
     ax.set_title(title)
     ax.grid(alpha=0.3)
     try:
-        fig.savefig(path, dpi=120)
+        fig.savefig(path, dpi=120, format=format)
     except (OSError, ValueError) as e:
         raise DataError(f"cannot save the plot to {path}: {e}") from None
