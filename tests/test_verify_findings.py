@@ -281,3 +281,19 @@ def test_a_dense_layer_without_a_bias():
     bn = sn.Network([sn.Dense(4, 5, bias=False), sn.BatchNorm(5), sn.Tanh(), sn.Dense(5, 3)],
                     loss=sn.MSE())
     assert sn.check(bn).ok and "bias=False" in sn.describe(bn)
+
+
+def test_l2_on_every_parameter_is_identified_and_a_forgotten_bias_term_named():
+    p, X, Y = make()
+    lam = 0.05
+
+    def loss(p, X, Y):  # PyTorch's weight_decay: every parameter decays
+        return ce_loss(p, X, Y) + lam / 2 * sum(np.sum(v ** 2) for v in p.values())
+
+    def grads(p, X, Y):  # ... but the gradient decays W alone
+        g = ce_grads(p, X, Y)
+        return {k: v + lam * p[k] if k[0] == "W" else v for k, v in g.items()}
+
+    report = sn.verify(grads, loss=loss, params=p, X=X, Y=Y)
+    assert {r.name: r.kind for r in report.failures} == {"b1": "l2_missing", "b2": "l2_missing"}
+    assert any("biases too" in n for n in report.notes), report.notes

@@ -185,6 +185,7 @@ def _search(lossf, params, layers, chained, X, Y, rng):
     nets = [[(_in_network(p[w], ops[w]), _in_network(p[b], ops[b]).reshape(-1))
              for w, b in layers] for p in points]
     l2 = np.array([sum(float(np.sum(W ** 2)) for W, _ in net) for net in nets])
+    l2_all = l2 + np.array([sum(float(np.sum(b ** 2)) for _, b in net) for net in nets])
     tol = 1e2 * lossf.noise + 1e-9 * float(np.max(np.abs(user)))
     labels = Y.shape[1] > 1 and np.all((Y == 0) | (Y == 1)) and np.all(Y.sum(1) == 1)
     binary = np.all((Y >= 0) & (Y <= 1))
@@ -198,11 +199,11 @@ def _search(lossf, params, layers, chained, X, Y, rng):
             totals = np.array([_total(loss, _act(head)(z), Y) for z in pre])
             if not np.all(np.isfinite(totals)):
                 continue
-            # The penalty is Σ‖W‖² over the weights: symnet's networks decay W alone, so a
-            # loss that also penalizes the biases stays unidentified (never matched wrongly).
-            fit = _fit(totals, l2, user, tol)
-            if fit is not None:
-                return hidden, head, loss, fit, max(1e-9, 1e2 * lossf.eps)
+            # The penalty on the weights alone, or on the biases too (decay="all")
+            for penalty, on_biases in ((l2, False), (l2_all, True)):
+                fit = _fit(totals, penalty, user, tol)
+                if fit is not None:
+                    return hidden, head, loss, fit, on_biases, max(1e-9, 1e2 * lossf.eps)
     return None
 
 
@@ -234,7 +235,7 @@ def _in_network(a, op):
 
 
 def _build(found, layers, chained, samples, params, B) -> Identified:
-    hidden, head, loss, (c, kappa), precision = found
+    hidden, head, loss, (c, kappa), on_biases, precision = found
     widths, ops = chained
     net_layers = []
     for k in range(len(widths) - 1):
@@ -248,10 +249,12 @@ def _build(found, layers, chained, samples, params, B) -> Identified:
     # A mean keeps B in the derivation (so that "the 1/B is missing" can be named): c as a
     # multiple of the mean's own 1/(B·n) (or 1/B), unless the loss is a plain sum.
     per = B * (1 if loss in ("softmax_ce", "ce") else widths[-1])
+    decays = "all" if on_biases and kappa else "weights"
     if abs(c - 1) <= precision:
-        loss_obj = LOSSES[loss](reduction="sum", weight_decay=decay)
+        loss_obj = LOSSES[loss](reduction="sum", weight_decay=decay, decay=decays)
     else:
-        loss_obj = LOSSES[loss](weight_decay=decay, scale=_rational(c * per, precision))
+        loss_obj = LOSSES[loss](weight_decay=decay, decay=decays,
+                                scale=_rational(c * per, precision))
     network = Network(net_layers, loss_obj)
     names, net_ops, shapes = {}, {}, {}
     for k, (w, b) in enumerate(layers, start=1):
@@ -262,7 +265,8 @@ def _build(found, layers, chained, samples, params, B) -> Identified:
     words = [*hidden, head, loss]
     text = (f"your loss is that of a dense {'-'.join(map(str, widths))} network with "
             f"{', '.join(words[:-1])} and {loss}, L = {_fmt(c)}·Σℓ"
-            + (f" + {_fmt(kappa)}·Σ‖W‖²" if kappa else ""))
+            + (f" + {_fmt(kappa)}·Σ‖θ‖² (biases too)" if kappa and on_biases else
+               f" + {_fmt(kappa)}·Σ‖W‖²" if kappa else ""))
     return Identified(network, names, layout, text)
 
 
