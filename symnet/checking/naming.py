@@ -194,16 +194,20 @@ def _by_structure(unnamed, results, layers, params):
     if not unnamed:
         return
     bad = {r.name for r in results if not r.ok}
+    # a tensor already named (a factor, a transpose, …) is a mistake of its own: where some
+    # are, the others cannot be placed by the pattern of the whole
+    named = any(r.kind not in ("other", "") and int(np.prod(r.shape)) > 2
+                for r in results if not r.ok)
     names = list(params)
     norm = [k for k in names if k.lower().rstrip("0123456789_").endswith(NORM_WORDS)]
     for r in unnamed:
-        kind, words = _place(r.name, bad, layers, names, norm)
+        kind, words = _place(r.name, bad, layers, names, norm, named)
         if kind:
             r.kind = kind
             r.diagnosis = f"{r.diagnosis}\n  Where: {words}"
 
 
-def _place(name, bad, layers, names, norm):
+def _place(name, bad, layers, names, norm, named=False):
     if norm:
         first = min(names.index(k) for k in norm)
         before = set(names[:first])
@@ -217,6 +221,8 @@ def _place(name, bad, layers, names, norm):
     wrong = [(w in bad, b in bad) for w, b in layers]
     k = next(i for i, (w, b) in enumerate(layers) if name in (w, b))
     if all(w and b for w, b in wrong):
+        if named:
+            return None, ""
         return ("loss_gradient_wrong", "every layer's gradients are wrong, by no constant "
                 "factor: the error starts at the output, in ∂L/∂Z of the last layer (the loss "
                 "gradient, e.g. softmax − Y, or an extra output-activation derivative).")
