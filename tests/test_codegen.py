@@ -306,3 +306,37 @@ def test_cli_codegen_writes_atomically_and_refuses_to_overwrite(tmp_path, capsys
     assert [p.name for p in tmp_path.iterdir()] == ["mlp.py"]  # no temporary left behind
     assert main(["codegen", "2-1 mse", "-o", str(tmp_path / "no" / "x.py")]) == 2
     assert main(["codegen", "2-1 nonsense"]) == 2
+
+
+# ── issue 13: the printer's parentheses and conditions ───────────────────────────────────────
+
+from tests._points import close, one_unit  # noqa: E402
+
+
+@pytest.mark.parametrize("formula, params, truth", [
+    ("2^(x/2)", {}, lambda x, **_: 2 ** (x / 2)),
+    ("abs(x)^(beta+1)", {"beta": 1.0}, lambda x, beta: abs(x) ** (beta + 1)),
+    ("-((x*3^x)^2)", {}, lambda x, **_: -((x * 3**x) ** 2)),
+])
+def test_compound_exponent_keeps_its_parentheses(formula, params, truth):
+    act = sn.Activation("act", formula, params=params)
+    net = sn.Network([sn.Dense(1, 1), act], loss=sn.MSE())
+    for xv, A, _L, g, _Le, ge in one_unit(net, [-1.5, 1.5, 3.0]):
+        assert close(float(A[0, 0]), truth(xv, **params)), (formula, xv, A)
+        assert close(float(g["b1"][0]), float(ge["b1"][0]), 1e-9), (formula, xv, g, ge)
+
+
+def test_minus_power_of_product_value_from_the_issue():
+    (row,) = one_unit("1-1 act(-((x*3^x)^2)) mse", [1.5])
+    assert float(row[1][0, 0]) == pytest.approx(-60.75)
+
+
+@pytest.mark.parametrize("formula", ["x*x*max(x, 2)", "-max(x, -10)", "-max(x, 0)"])
+def test_comparison_inside_a_product_or_negated_is_right(formula):
+    for xv, _A, _L, g, _Le, ge in one_unit(f"1-1 act({formula}) mse", [-1.5, 1.5, 3.0]):
+        assert close(float(g["b1"][0]), float(ge["b1"][0])), (formula, xv, g, ge)
+
+
+def test_eq_condition_is_not_clipped_like_a_greater_than():
+    for xv, _A, _L, g, _Le, ge in one_unit("1-1 act(log(abs(x))) mse", [-1.5, -0.25, 2.0]):
+        assert close(float(g["b1"][0]), float(ge["b1"][0])), (xv, g, ge)

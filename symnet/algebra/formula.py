@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 import sympy as sp
+from sympy.logic.boolalg import ITE
 
 from ..errors import SpecError
 from .functions import sigmoid, softplus, x
@@ -35,14 +36,20 @@ MAX_POWER = 16
 _MAX_CONSTANT = sp.Integer(10) ** 300  # float64 holds up to ~1.8e308
 
 
+def _plain_conditions(expr):
+    """SymPy folds a nested Piecewise's test into `ITE(c, a, b)`; write it with And/Or/Not,
+    which the printer and the code validator know."""
+    return expr.replace(lambda e: isinstance(e, ITE), lambda e: e.to_nnf())
+
+
 def _max(a, b):
     # Written like ReLU (`x > 0` strictly), so the derived derivative at a tie is the second
     # argument's, as in PyTorch's relu and maximum conventions at the kink.
-    return sp.Piecewise((a, a > b), (b, True))
+    return _plain_conditions(sp.Piecewise((a, a > b), (b, True)))
 
 
 def _min(a, b):
-    return sp.Piecewise((a, a < b), (b, True))
+    return _plain_conditions(sp.Piecewise((a, a < b), (b, True)))
 
 
 # name: (number of arguments, builder). Each is differentiable wherever it is smooth; abs, max

@@ -31,7 +31,6 @@ import sympy as sp
 from sympy import HadamardProduct, MatAdd, MatMul, MatrixSymbol, OneMatrix, Transpose
 from sympy.core.relational import Relational
 from sympy.printing.numpy import NumPyPrinter
-from sympy.printing.precedence import precedence
 
 from ..algebra.matexpr import B, Elementwise
 from ..algebra.notation import unicode_expr
@@ -81,11 +80,28 @@ class ClampedLog(sp.Function):
 _PRECEDENCE = {
     ast.Lambda: 0, ast.IfExp: 1, ast.BoolOp: 2, ast.Compare: 5, ast.BinOp: 10, ast.UnaryOp: 12,
 }
-_BINOP = {ast.Add: 10, ast.Sub: 10, ast.Mult: 11, ast.MatMult: 11, ast.Div: 11, ast.Pow: 13}
-ATOM, UNARY, PRODUCT, SUM = 15, 12, 11, 10
+_BINOP = {ast.Add: 10, ast.Sub: 10, ast.Mult: 11, ast.MatMult: 11, ast.Div: 11, ast.Pow: 13,
+          ast.BitAnd: 8, ast.BitXor: 7, ast.BitOr: 6}
+ATOM, POWER, UNARY, PRODUCT, SUM, COMPARISON = 15, 13, 12, 11, 10, 5
+# SymPy's precedence levels (sympy.printing.precedence) → the Python level code must have
+_SYMPY_TO_PYTHON = ((60, POWER), (50, PRODUCT), (40, SUM), (35, COMPARISON))
+
+
+def _enclosed(code: str) -> bool:
+    """Whether `code` is one parenthesized group, `(…)`."""
+    if not code.startswith("("):
+        return False
+    depth = 0
+    for i, ch in enumerate(code):
+        depth += {"(": 1, ")": -1}.get(ch, 0)
+        if depth == 0:
+            return i == len(code) - 1
+    return False
 
 
 def _precedence(code: str) -> int:
+    if _enclosed(code):
+        return ATOM
     node = ast.parse(code, mode="eval").body
     if isinstance(node, ast.BinOp):
         return _BINOP.get(type(node.op), 10)
@@ -256,11 +272,11 @@ class NumPyCodePrinter(NumPyPrinter):
         return super()._print(expr, **kwargs)
 
     def parenthesize(self, item, level, strict=False):
+        """`item`'s code, parenthesized by the Python precedence of the printed text (never by
+        SymPy's precedence of the node: a Piecewise can print as a comparison)."""
         code = self._print(item)  # printed once: the first pass counts every print
-        prec = precedence(item)
-        if _precedence(code) >= ATOM or not (prec < level or (not strict and prec <= level)):
-            return code
-        return f"({code})"
+        needed = next((py for sym, py in _SYMPY_TO_PYTHON if level >= sym), 0)
+        return wrap(code, needed + (0 if strict else 1))
 
     def _module_format(self, fqn, register=True):
         return "np." + fqn[len("numpy."):] if fqn.startswith("numpy.") else fqn
@@ -473,8 +489,32 @@ class NumPyCodePrinter(NumPyPrinter):
             code = f"{fn}({code}, {self._print(a)})"
         return code
 
+    def _print_Mul(self, e):
+        if len(e.args) == 2 and e.args[0] == -1 and _is_indicator(e.args[1]):
+            # −(x > k): NumPy cannot negate a boolean array, so {−1 if x > k; 0 otherwise}
+            (_, cond), _ = e.args[1].args
+            return self._print(sp.Piecewise((-1, cond), (0, True)))
+        return super()._print_Mul(e)
+
     def _print_Relational(self, e):
-        return f"{self._print(e.lhs)} {e.rel_op} {self._print(e.rhs)}"
+        op = {"==": "==", "!=": "!="}.get(e.rel_op, e.rel_op)
+        return f"{wrap(self._print(e.lhs), SUM)} {op} {wrap(self._print(e.rhs), SUM)}"
+
+    # boolean conditions (nested max/min): NumPy's element-wise &, |, ~ on boolean arrays
+    def _print_And(self, e):
+        return " & ".join(wrap(self._print(a), ATOM) for a in e.args)
+
+    def _print_Or(self, e):
+        return " | ".join(wrap(self._print(a), ATOM) for a in e.args)
+
+    def _print_Not(self, e):
+        return "~" + wrap(self._print(e.args[0]), ATOM)
+
+    def _print_BooleanTrue(self, e):
+        return "True"
+
+    def _print_BooleanFalse(self, e):
+        return "False"
 
     def _print_Pow(self, e, rational=False):
         base, exp = e.base, e.exp
@@ -487,7 +527,7 @@ class NumPyCodePrinter(NumPyPrinter):
             return f"(1 / {wrap(self._print(base ** -exp), UNARY)})"
         if exp.is_Integer:
             return f"{self.parenthesize(base, 60)}**{int(exp)}"
-        return f"{self.parenthesize(base, 60)}**{self._print(exp)}"
+        return f"{self.parenthesize(base, 60)}**{wrap(self._print(exp), UNARY)}"
 
     def _print_Piecewise(self, e):
         pieces = [(p.expr, p.cond) for p in e.args]
@@ -497,13 +537,15 @@ class NumPyCodePrinter(NumPyPrinter):
         if isinstance(cond, sp.StrictGreaterThan | sp.GreaterThan) and (a, b) == cond.args:
             return self._binary_fold("np.maximum", [a, b])  # {v if v > k; k otherwise}
         if (a, b) == (1, 0):
-            return self._print(cond)  # a boolean array: NumPy multiplies it as 0/1
+            return wrap(self._print(cond), ATOM)  # a boolean array: NumPy multiplies it as 0/1
         a, b = _clip_branches(cond, a, b)
         if a.is_number and b.is_number:  # both constants: take the dtype of the array tested
-            ref = wrap(self._print(cond.lhs), ATOM)
+            tested = cond.lhs if isinstance(cond, Relational) else min(cond.free_symbols, key=str)
+            ref = wrap(self._print(tested), ATOM)
+            integers = a.is_Integer and b.is_Integer
             a, b = (f"{ref}.dtype.type({self._print(v)})" if not v.is_Integer else self._print(v)
                     for v in (a, b))
-            if a.isdigit() and b.isdigit():
+            if integers:  # np.where of two ints would make an int64 array
                 a = f"{ref}.dtype.type({a})"
             return f"np.where({self._print(cond)}, {a}, {b})"
         return f"np.where({self._print(cond)}, {self._print(a)}, {self._print(b)})"
@@ -514,12 +556,22 @@ class NumPyCodePrinter(NumPyPrinter):
         return f"np.select([{conds}], [{values}], default={self._print(pieces[-1][0])})"
 
 
+def _is_indicator(e) -> bool:
+    """Whether `e` is {1 if c; 0 otherwise}, printed as the boolean array c."""
+    return (isinstance(e, sp.Piecewise) and len(e.args) == 2 and e.args[1].cond is sp.true
+            and (e.args[0].expr, e.args[1].expr) == (1, 0))
+
+
+_ORDER = (sp.StrictGreaterThan, sp.GreaterThan, sp.StrictLessThan, sp.LessThan)
+
+
 def _clip_branches(cond, a, b):
     """In {a if x > k; b otherwise}, evaluate b at min(x, k) and a at max(x, k) (when they are
     not polynomials): np.where computes both branches everywhere, and e^x must not overflow
     where it is not used."""
-    if not (isinstance(cond, Relational) and cond.lhs.is_Symbol and cond.rhs.is_number):
-        return a, b
+    if not (isinstance(cond, _ORDER) and cond.lhs.is_Symbol and cond.rhs.is_number
+            and isinstance(a, sp.Expr) and isinstance(b, sp.Expr)):
+        return a, b  # Eq/Ne have no side above or below; boolean branches are not clipped
     x, k = cond.lhs, cond.rhs
     above, below = (a, b) if isinstance(cond, sp.StrictGreaterThan | sp.GreaterThan) else (b, a)
     if not above.is_polynomial(x):
