@@ -310,7 +310,7 @@ def test_cli_codegen_writes_atomically_and_refuses_to_overwrite(tmp_path, capsys
 
 # ── issue 13: the printer's parentheses and conditions ───────────────────────────────────────
 
-from tests._points import close, one_unit  # noqa: E402
+from _points import close, one_unit  # noqa: E402
 
 
 @pytest.mark.parametrize("formula, params, truth", [

@@ -270,3 +270,68 @@ def test_batchnorm_and_learned_swish_train_as_well_as_the_plain_mlp():
     assert fancy_acc >= plain_acc - 0.02, (fancy_acc, plain_acc)
     assert abs(params["beta2"][0] - 1.0) > 0.1  # β was learned
     assert not np.allclose(params["gamma1"], 1.0)
+
+
+# ── issue 13: no user string reaches generated source unchecked ─────────────────────────────
+
+import ast  # noqa: E402
+
+HOSTILE = [
+    "f\n    open({flag!r}, 'w').write('x')  #",
+    "f\r    open({flag!r}, 'w').write('x')  #",
+    "f\r\n    open({flag!r}, 'w').write('x')  #",
+    "f\u2028\n    open({flag!r}, 'w').write('x')  #",
+    'f"""\n    open({flag!r}, "w").write("x")  #',
+    "f\\\n    open({flag!r}, 'w').write('x')  #",
+]
+
+
+def _code_ast(source: str) -> str:
+    tree = ast.parse(source)
+    for node in ast.walk(tree):  # docstrings out: only what executes is compared
+        body = getattr(node, "body", None)
+        if isinstance(body, list) and body and isinstance(body[0], ast.Expr) and isinstance(
+                body[0].value, ast.Constant) and isinstance(body[0].value.value, str):
+            body.pop(0)
+    return ast.dump(tree)
+
+
+@pytest.mark.parametrize("template", HOSTILE)
+def test_label_cannot_inject_code(template, tmp_path):
+    flag = tmp_path / "pwned"
+    label = template.format(flag=str(flag))
+    with pytest.raises(sn.SpecError):
+        sn.Activation("evil", "x*x", label=label)
+
+
+@pytest.mark.parametrize("template", HOSTILE)
+def test_hostile_comment_text_changes_no_statement(template, tmp_path, monkeypatch):
+    """Second layer: even a label that got past the check (set after construction) only
+    changes comments and docstrings, never a statement, and nothing of it runs."""
+    flag = tmp_path / "pwned"
+    label = template.format(flag=str(flag))
+    act = sn.Activation("evil", "x*x")
+    act2 = sn.Activation("evil2", "x*tanh(beta*x)", params={"beta": 1.0})
+    for a in (act, act2):
+        a.label = label  # bypasses the constructor's check
+    net = sn.Network([sn.Dense(1, 2), act, sn.Dense(2, 1), act2], loss=sn.MSE())
+    model = sn.compile(net)
+    p = model.init(0)
+    model.loss_and_grads(p, np.ones((2, 1)), np.ones((2, 1)))
+    model.forward(p, np.ones((2, 1)))
+    assert not flag.exists(), "a label's text ran as code"
+    plain = sn.Network([sn.Dense(1, 2), sn.Activation("evil", "x*x"), sn.Dense(2, 1),
+                        sn.Activation("evil2", "x*tanh(beta*x)", params={"beta": 1.0})],
+                       loss=sn.MSE())
+    assert _code_ast(model.source) == _code_ast(sn.codegen(plain))
+
+
+@pytest.mark.parametrize("label", ["a\nb", "a\rb", "a\x00b", "a\u2028b", "a\x85b", "", "x" * 33,
+                                   3])
+def test_label_with_a_line_break_or_control_character_is_a_spec_error(label):
+    with pytest.raises(sn.SpecError):
+        sn.Activation("foo", "x*x", label=label)
+
+
+def test_a_plain_unicode_label_is_fine():
+    assert sn.Activation("foo", "x*x", label="φ").label == "φ"

@@ -25,7 +25,7 @@ from ..derivation.chain import derivation_of
 from ..errors import DataError
 from ..nn.layers import Activation, Dense
 from ..nn.spec import describe
-from .printer import HELPERS, Context, print_function
+from .printer import HELPERS, Context, comment_text, print_function
 
 # Activations after which a layer's weights start He-normal (variance 2/n_in) rather than
 # Glorot-uniform: those that zero (or nearly zero) half their input, as ReLU does.
@@ -145,7 +145,8 @@ def _train_function(net) -> str:
 
 
 def _docstring_text(text: str) -> str:
-    return text.replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
+    escaped = text.replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
+    return "\n".join(comment_text(line) for line in escaped.split("\n"))
 
 
 def module_source(net, dtype: np.dtype) -> str:

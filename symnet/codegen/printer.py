@@ -113,6 +113,12 @@ def wrap(code: str, level: int = UNARY) -> str:
     return code if _precedence(code) >= level else f"({code})"
 
 
+def comment_text(text: str) -> str:
+    """`text` safe inside a `#` comment or a docstring: every character that is not printable
+    (line breaks of any kind, NUL, …) as its \\u escape, so no text can end the comment."""
+    return "".join(c if c.isprintable() else f"\\u{ord(c):04x}" for c in text)
+
+
 # ── statements of one generated function ───────────────────────────────────────────────────
 
 
@@ -164,7 +170,7 @@ class Block:
         out = []
         for i, s in enumerate(self.statements):
             if s.comment:
-                out.append(f"# {s.comment}")
+                out.append(f"# {comment_text(s.comment)}")
             out.append(f"{s.target} = {s.code}")
             dead = [n for n, j in last_use.items() if j == i and n not in keep]
             if dead:
