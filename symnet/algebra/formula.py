@@ -77,6 +77,26 @@ _TOKEN = re.compile(
 PARAMETER_NAME = re.compile(r"[A-Za-z]{1,16}")
 
 
+_SPEC_NUMBER = re.compile(r"[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?")
+FLOAT_MAX = Fraction(1.7976931348623157e308)
+FLOAT_TINY = Fraction(2.2250738585072014e-308)  # the smallest normal float64
+
+
+def exact_number(text: str, what: str) -> sp.Rational:
+    """A decimal number's exact value; SpecError, decided before any big-integer work, for a
+    number that is not a finite float64 (beyond ±1.8e308, or nonzero and below 2.2e-308)."""
+    if not isinstance(text, str) or not _SPEC_NUMBER.fullmatch(text):
+        raise SpecError(f"{what} must be a number like 0.1 or 1e-3, got {text!r}")
+    mantissa, _, exponent = text.lower().lstrip("+-").partition("e")
+    if len(mantissa) > 40 or (exponent and abs(int(exponent)) > 400):
+        raise SpecError(f"{what} {text} is too long or too large for a float64")
+    value = Fraction(text)
+    if value and not FLOAT_TINY <= abs(value) <= FLOAT_MAX:
+        raise SpecError(f"{what} {text} is outside the float64 range (about 2.2e-308 to "
+                        "1.8e308 in magnitude)")
+    return sp.Rational(value.numerator, value.denominator)
+
+
 @dataclass(frozen=True)
 class Formula:
     """A parsed formula: its text, its SymPy expression in `x` and its parameters' symbols."""
@@ -278,13 +298,10 @@ class _Parser:
         return self.checked(build(*args), pos)
 
     def number(self, token, pos):
-        mantissa, _, exponent = token.lower().partition("e")
-        if len(mantissa) > 40 or (exponent and abs(int(exponent)) > 400):
-            raise self.error(f"number {token} is too long or too large", pos)
-        value = Fraction(token)
-        if value > Fraction(_MAX_CONSTANT):
-            raise self.error(f"number {token} is too large to be a finite float", pos)
-        return sp.Rational(value.numerator, value.denominator)
+        try:
+            return exact_number(token, "number")
+        except SpecError as e:
+            raise self.error(str(e).removesuffix(" for a float64"), pos) from None
 
     def checked(self, value, pos):
         """`value`, unless it is an infinite, undefined, complex or out-of-range constant."""
