@@ -340,3 +340,9 @@ def test_comparison_inside_a_product_or_negated_is_right(formula):
 def test_eq_condition_is_not_clipped_like_a_greater_than():
     for xv, _A, _L, g, _Le, ge in one_unit("1-1 act(log(abs(x))) mse", [-1.5, -0.25, 2.0]):
         assert close(float(g["b1"][0]), float(ge["b1"][0])), (xv, g, ge)
+
+
+@pytest.mark.parametrize("z", [-1e-10, -1e-17, -1e-300])
+def test_elu_uses_expm1(z):
+    (row,) = one_unit("1-1 elu(1) mse", [z])
+    assert float(row[1][0, 0]) == pytest.approx(np.expm1(z), rel=1e-12, abs=0), z

@@ -8,13 +8,14 @@ from symnet.nn.layers import ACTIVATIONS
 
 
 def test_named_function_derivatives_are_derived_from_their_definitions():
-    assert sp.diff(sigmoid(x), x) == sigmoid(x) * (1 - sigmoid(x))
+    # σ′ = σ(x)·σ(−x), not σ(1 − σ), which cancels to 0 for x ≥ 40 in float64 (issue 13)
+    assert sp.diff(sigmoid(x), x) == sigmoid(x) * sigmoid(-x)
     assert sp.diff(softplus(x), x) == sigmoid(x)
 
 
 @pytest.mark.parametrize(
     ("activation", "form"),
-    [("sigmoid", y * (1 - y)), ("tanh", 1 - y**2), ("softplus", sigmoid(x)),
+    [("sigmoid", y * sigmoid(-x)), ("tanh", 1 / sp.cosh(x) ** 2), ("softplus", sigmoid(x)),
      ("relu", sp.Piecewise((1, x > 0), (0, True)))],
 )
 def test_cheap_forms(activation, form):
@@ -64,3 +65,41 @@ def test_evaluate_refuses_bad_data():
         d.evaluate({"W1": np.ones((2, 1))}, np.ones((1, 2)), np.ones(1))
     with pytest.raises(sn.ShapeError, match=r"parameter W1 has shape \(1, 2\)"):
         d.evaluate({"W1": np.ones((1, 2)), "b1": np.zeros(1)}, np.ones((1, 2)), np.ones(1))
+
+
+# ── issue 13: accurate and bounded derivative forms ─────────────────────────────────────────
+
+from _points import one_unit, run_python, time_limit  # noqa: E402
+
+
+@pytest.mark.parametrize("spec, z", [("1-1 sigmoid bce_logits", 50.0),
+                                     ("1-1 sigmoid bce_logits", 60.0),
+                                     ("1-1 tanh bce_logits", 20.0),
+                                     ("1-1 tanh bce_logits", -25.0)])
+def test_sigmoid_and_tanh_derivatives_do_not_underflow(spec, z):
+    (row,) = one_unit(spec, [z])
+    g, ge = float(row[3]["b1"][0]), float(row[5]["b1"][0])
+    assert ge != 0
+    assert g == pytest.approx(ge, rel=1e-6, abs=0), (spec, z, g, ge)
+
+
+@pytest.mark.parametrize("formula", ["tanh(tanh(tanh(x*x)))", "tanh(2+x*10)",
+                                     "exp(16/log(x+2))", "(x^16)^16"])
+def test_every_formula_derives_and_compiles_in_seconds(formula):
+    out = run_python(f"""
+        import symnet as sn
+        try:
+            sn.compile(sn.parse("2-1 act({formula}) mse"))
+            print("compiled")
+        except sn.SymnetError as e:
+            print("rejected:", e)
+    """, timeout=10)
+    assert out.returncode == 0, out.stderr[-2000:]
+
+
+def test_candidate_search_failures_are_skipped_not_raised():
+    with time_limit(20):  # (-1)^x: KeyError in solve, |x|^1.5: ValueError, σσ: ZeroDivision
+        for f in (sp.Abs(x) ** sp.Rational(3, 2), sigmoid(sigmoid(16 * x)),
+                  sp.erf(sp.erf(sp.erf(x)))):
+            form = cheapest_form(sp.diff(f, x), formula=f)
+            assert not form.has(sp.erfinv)

@@ -149,6 +149,18 @@ def _docstring_text(text: str) -> str:
     return "\n".join(comment_text(line) for line in escaped.split("\n"))
 
 
+def printed_blocks(d):
+    """The context and the statement blocks of forward, loss and loss_and_grads for
+    derivation `d` (what `module_source` prints, and what `validate` reads back)."""
+    shapes = dict(d.tape.shapes)
+    context = Context(probability_fns(d.network), {k: len(v) for k, v in shapes.items()})
+    reserved = {"np", "params", "grads", "X", "Y", "B", "L", "DTYPE", "SHAPES", *d.params}
+    fwd = print_function(context, d.forward, reserved)
+    loss = print_function(context, (*d.forward, d.loss), reserved)
+    full = print_function(context, d.equations, reserved)
+    return context, (fwd, loss, full)
+
+
 def module_source(net, dtype: np.dtype) -> str:
     """The generated module for `net` (Network, Derivation, spec or path), computing in
     arrays of `dtype` by default; see the module docstring."""
@@ -156,12 +168,8 @@ def module_source(net, dtype: np.dtype) -> str:
     net = d.network
     params = list(d.params)
     shapes = dict(d.tape.shapes)
-    context = Context(probability_fns(net), {k: len(v) for k, v in shapes.items()})
-    reserved = {"np", "params", "grads", "X", "Y", "B", "L", "DTYPE", "SHAPES", *params}
+    context, (fwd, loss, full) = printed_blocks(d)
     out = d.forward[-1].name if d.forward else "X"
-    fwd = print_function(context, d.forward, reserved)
-    loss = print_function(context, (*d.forward, d.loss), reserved)
-    full = print_function(context, d.equations, reserved)
     grads = "{" + ", ".join(f'"{p}": d{p}' for p in params) + "}"
     spec = describe(net)
     output_note = {"softmax_ce": " (logits: softmax gives the class probabilities)",

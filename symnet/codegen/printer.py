@@ -69,6 +69,20 @@ def _log(p):
 DENOMINATOR_FLOOR = 1e-12  # PyTorch's BCELoss backward: grad = (x − y) / max(x(1 − x), 1e-12)
 
 
+class Expm1(sp.Function):
+    """e^a − 1, printed as np.expm1 (exact for tiny a, where e^a − 1 cancels to 0)."""
+
+    nargs = 1
+
+
+def _with_expm1(expr):
+    """Each e^a − 1 (times a constant) in `expr` as Expm1(a)."""
+    def is_match(e):
+        return (isinstance(e, sp.Add) and len(e.args) == 2 and sp.S.NegativeOne in e.args
+                and any(isinstance(t, sp.exp) for t in e.args))
+    return expr.replace(is_match, lambda e: Expm1(next(t for t in e.args if t != -1).args[0]))
+
+
 class ClampedLog(sp.Function):
     """log, printed as `_log` (clamped at −100) inside losses on probabilities."""
 
@@ -181,6 +195,18 @@ class Block:
 # ── the printer ────────────────────────────────────────────────────────────────────────────
 
 
+@dataclass
+class Printed:
+    """One formula as the printer emitted it: `body` (SymPy, in operand placeholders) became
+    `code`, whose operands print as `operands` and whose temporaries `t…` live in `block`."""
+
+    fn: str
+    body: sp.Expr
+    code: str
+    operands: dict
+    block: Block
+
+
 class Context:
     """What the printers of one module share: operand placeholders and the helpers used."""
 
@@ -191,6 +217,7 @@ class Context:
         self.placeholders: dict[sp.Basic, sp.Dummy] = {}
         self.operands: dict[sp.Dummy, sp.Basic] = {}
         self.helpers: set[str] = set()
+        self.printed: list[Printed] = []  # every formula as emitted, for `validate`
         self._bodies: dict[sp.Basic, sp.Expr] = {}
 
     def placeholder(self, operand) -> sp.Dummy:
@@ -206,7 +233,7 @@ class Context:
             body = e.fn.lam(*args)
             if e.fn.name in self.guarded:
                 body = _guard(body, args)
-            self._bodies[e] = sp.factor_terms(_fold_constants(body))
+            self._bodies[e] = _with_expm1(sp.factor_terms(_fold_constants(body)))
         return self._bodies[e]
 
 
@@ -462,7 +489,13 @@ class NumPyCodePrinter(NumPyPrinter):
         return f"{E} / {S}"
 
     def _print_Elementwise(self, e):
-        return self._print(self.context.body(e))
+        code = self._print(self.context.body(e))
+        if self.counts is None:  # the emitted pass: recorded for translation validation
+            operands = {self.context.placeholder(op): wrap(self._print(op), ATOM)
+                        for op in e.operands}
+            self.context.printed.append(
+                Printed(e.fn.name, self.context.body(e), code, operands, self.block))
+        return code
 
     # ── scalar formulas, applied to whole arrays ──
     def _helper(self, name, arg):
@@ -477,6 +510,9 @@ class NumPyCodePrinter(NumPyPrinter):
 
     def _print_erf(self, e):
         return self._helper("_erf", e.args[0])
+
+    def _print_Expm1(self, e):
+        return f"np.expm1({self._print(e.args[0])})"
 
     def _print_ClampedLog(self, e):
         return self._helper("_log", e.args[0])
