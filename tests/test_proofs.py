@@ -308,3 +308,28 @@ def test_broken_proofs_package(tmp_path, capsys):
     (tmp_path / "__init__.py").write_text("ORDER = (\n")
     assert main(["prove", "--proofs", str(tmp_path)]) == 2
     assert "did not load: SyntaxError" in capsys.readouterr().err
+
+
+# ── issue 13: prove --spec covers the generated code ────────────────────────────────────────
+
+
+def test_prove_spec_has_a_theorem_for_the_generated_code_of_each_custom_activation():
+    import symnet as sn
+
+    results = sn.prove(network="2-3-1 act(2^(x/2)) act(x*x*max(x, 2)) mse", only="generated")
+    for formula in ("2^(x/2)", "x*x*max(x, 2)"):
+        mine = [r for r in results if formula in r.title]
+        assert mine, [r.title for r in results]
+        assert all(r.status == "proved" for r in mine), [(r.title, r.status, r.detail)
+                                                        for r in mine]
+
+
+def test_cli_prove_spec_reports_the_generated_code():
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "symnet", "prove", "--spec",
+                          "2-3-1 act(2^(x/2)) mse", "-k", "generated"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "generated code" in out.stdout and "proved" in out.stdout, out.stdout

@@ -110,7 +110,7 @@ def parameter_symbol(name: str) -> sp.Symbol:
     """The SymPy symbol of a declared scalar parameter; SpecError for a name that cannot be one."""
     if not isinstance(name, str) or not PARAMETER_NAME.fullmatch(name):
         raise SpecError(f"a parameter name is 1 to 16 letters, got {name!r}")
-    if name == "x" or name in FUNCTIONS or name in CONSTANTS:
+    if name in ("x", "y") or name in FUNCTIONS or name in CONSTANTS:  # y: the layer output
         raise SpecError(f"{name!r} cannot name a parameter: it already means something in formulas")
     if name.startswith("d"):  # d<name> is the name of a gradient (dW1, dbeta1): no dd…
         raise SpecError(f"a parameter name may not start with 'd' (gradients are d…), got {name!r}")
@@ -130,8 +130,29 @@ def parse_formula(text: str, params=()) -> Formula:
     unused = [name for name, s in symbols.items() if not expr.has(s)]
     if unused:
         raise SpecError(f"formula {text!r} does not use its parameter(s) {unused}")
+    check_real(expr, text)
     check_differentiable(expr, (x, *symbols.values()), text)
     return Formula(text, expr, tuple(symbols.values()))
+
+
+def check_real(expr: sp.Expr, what: str) -> None:
+    """SpecError unless `expr` is real for every real x (and parameter): an activation takes
+    any real pre-activation. Decided structurally by SymPy's assumptions; undecided is refused,
+    with a hint (log(x) → log(abs(x)) or softplus)."""
+    for node in sp.preorder_traversal(expr):
+        # a ≥ 0 suffices: log 0 = −∞ and 0^(−p) = ∞ are overflows, not complex values
+        if isinstance(node, sp.log):
+            arg = node.args[0]
+        elif isinstance(node, sp.Pow) and not node.exp.is_integer:
+            arg = node.base
+        else:
+            continue
+        need = "nonnegative"
+        if not getattr(arg, f"is_{need}"):
+            raise SpecError(
+                f"{what!r} is not real for every real x: {sp.sstr(node)} needs {sp.sstr(arg)} "
+                f"{'> 0' if need == 'positive' else '≥ 0'}, which symnet cannot show. An "
+                "activation must be real on all of ℝ: use abs(…), softplus(…) or exp(…) inside")
 
 
 def check_differentiable(expr: sp.Expr, variables, what: str) -> None:

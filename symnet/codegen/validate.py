@@ -224,12 +224,16 @@ def _decide(a, b) -> tuple[bool | None, str]:
     return None, "equal at the sample points; no symbolic proof found"
 
 
+def printed_formulas(net) -> list:
+    """Every element-wise formula (`printer.Printed`) the generated module for `net` emits."""
+    context, _blocks = printed_blocks(derivation_of(net))
+    return context.printed
+
+
 def validate(net, decide=_decide) -> list[Check]:
     """One `Check` per distinct formula the generated module for `net` computes."""
-    d = derivation_of(net)
-    context, _blocks = printed_blocks(d)
     out, seen = [], set()
-    for p in context.printed:
+    for p in printed_formulas(net):
         key = (p.fn, p.code, tuple(s.code for s in p.block.statements if s.target in p.code))
         if key in seen:
             continue
@@ -300,4 +304,4 @@ def numeric_check(net, dtype=np.float64, points=None, rel=None) -> list[tuple[fl
 
 
 __all__ = ["Check", "Translator", "UntranslatableCode", "branch_points", "numeric_check",
-           "pieces", "rounded", "translated", "validate"]
+           "pieces", "printed_formulas", "rounded", "translated", "validate"]
