@@ -2,10 +2,9 @@
 
 Every derivative symnet uses is computed here by `sympy.diff` from a formula; nothing is typed
 in. `cheapest_form` then looks for an equal but cheaper way to compute it, for example
-σ'(x) = e^(−x)/(1 + e^(−x))² as y·σ(−x) with y = σ(x), the layer's output that the forward
+σ'(x) = e^(−x)/(1 + e^(−x))² as y·(1 − y) with y = σ(x), the layer's output that the forward
 pass already holds. Every candidate is checked numerically against the plain derivative before
-it may win, and must be accurate in float64 in the tails too (y·(1 − y) is not: it cancels to 0
-for x ≥ 40); the cost of a candidate is its operation count, transcendental calls weighted. The
+it may win, and the cost of a candidate is its operation count, transcendental calls weighted. The
 search is bounded: structural inversion instead of `solve`, `simplify` only on small
 expressions, any SymPy failure skips the candidate, and a time budget keeps the best so far.
 
@@ -65,10 +64,6 @@ class sigmoid(_Defined):  # noqa: N801 - SymPy function names are lowercase
     """σ(x) = 1 / (1 + e^(−x))"""
 
     @staticmethod
-    def derivative_form(arg):  # σ′ = σ(x)·σ(−x): no cancellation, no early underflow
-        return sigmoid(arg) * sigmoid(-arg)
-
-    @staticmethod
     def definition(arg):
         return 1 / (1 + sp.exp(-arg))
 
@@ -88,9 +83,6 @@ NAMED = (sigmoid, softplus)
 def _derivative_of(cls) -> sp.Expr:
     """d/dx of a named function, in terms of named functions where that is cheaper."""
     f = cls.definition(x)
-    declared = getattr(cls, "derivative_form", None)
-    if declared is not None and _agrees(declared(x), sp.diff(f, x), f, _POINTS):
-        return declared(x)
     form = cheapest_form(sp.diff(f, x), formula=f)
     return form.subs(y, cls(x))
 
@@ -111,7 +103,7 @@ def _single_use(expr, var) -> bool:
 
 def _invert(formula: sp.Expr) -> sp.Expr | None:
     """x in terms of y = formula(x), by peeling invertible layers while x occurs once (a + g,
-    a·g, e^g, log g, tanh g, σ(g), g^(odd n)); None for anything else. Structural and
+    a·g, 1/g, e^g, log g, tanh g, σ(g), g^(odd n)); None for anything else. Structural and
     instant, unlike `solve`, which can run for minutes (tanh(2 + 10x))."""
     if not _single_use(formula, x):
         return None
@@ -135,6 +127,8 @@ def _invert(formula: sp.Expr) -> sp.Expr | None:
             inverse, g = sp.atanh(inverse), g.args[0]
         elif isinstance(g, sigmoid):
             inverse, g = sp.log(inverse / (1 - inverse)), g.args[0]
+        elif isinstance(g, sp.Pow) and g.exp == -1:
+            inverse, g = 1 / inverse, g.base
         elif isinstance(g, sp.Pow) and g.exp.is_Integer and g.exp % 2 == 1 and g.exp > 0:
             inverse, g = sp.real_root(inverse, g.exp), g.base
         else:
@@ -146,7 +140,7 @@ MAX_PEEL = 8
 _SIMPLIFY_OPS = 40  # simplify() only on small expressions: it is unbounded on large ones
 # Functions the NumPy printer (and the generated-code validator) know; a candidate with any
 # other (erfinv, atanh, …) is not a candidate.
-PRINTABLE = (sp.exp, sp.log, sp.tanh, sp.cosh, sp.Abs, sp.sign, sp.erf, sigmoid, softplus,
+PRINTABLE = (sp.exp, sp.log, sp.tanh, sp.Abs, sp.sign, sp.erf, sigmoid, softplus,
              sp.Max, sp.Min, sp.Piecewise)
 
 
@@ -155,13 +149,9 @@ def _printable(expr) -> bool:
     return all(isinstance(c, PRINTABLE) for c in calls)
 
 
-_a = sp.Wild("a")
-
-
 def _candidates(D: sp.Expr, formula: sp.Expr | None, points):
     """Expressions that may equal D, each built in bounded time (small simplify calls only)."""
     yield D
-    yield D.replace(1 - sp.tanh(_a) ** 2, 1 / sp.cosh(_a) ** 2)  # no cancellation for large x
     if cost(D) <= _SIMPLIFY_LIMIT:
         yield sp.simplify(D)
     if sp.count_ops(D) <= _SIMPLIFY_OPS:
@@ -178,7 +168,6 @@ def _candidates(D: sp.Expr, formula: sp.Expr | None, points):
     for named in NAMED:  # D might be a named function itself (softplus' = σ)
         if named.definition(x) != formula:
             yield named(x)  # kept only if it agrees with D at every sample point
-    yield sigmoid(x) * sigmoid(-x)  # σ′, with neither cancellation nor overflow
 
 
 def _agrees(candidate, D, formula, points) -> bool:
@@ -195,70 +184,16 @@ def _agrees(candidate, D, formula, points) -> bool:
     return True
 
 
-# Where a form must also be accurate in float64: saturated and far tails, where a form in the
-# output y (σ′ = y(1 − y), tanh′ = 1 − y²) cancels to 0 long before the true value does.
-_FLOAT_POINTS = (-400.0, -60.0, -25.0, -3.0, 3.0, 25.0, 60.0, 400.0)
-_FLOAT_REL = 1e-8
-
-
-def _float_functions():
-    import math
-
-    import numpy as np
-
-    def stable_sigmoid(v):
-        e = np.exp(-np.abs(v))
-        return np.where(v >= 0, 1, e) / (1 + e)
-
-    return [{"sigmoid": stable_sigmoid, "softplus": lambda v: np.logaddexp(0, v),
-             "erf": np.vectorize(math.erf)}, "numpy"]
-
-
-def _accurate(candidate, D, formula) -> bool:
-    """Whether `candidate`, computed in float64 as the generated code would, stays within
-    _FLOAT_REL of D's exact value wherever that is a normal float64 (learned scalars at 1)."""
-    import mpmath
-    import numpy as np
-
-    others = sorted((D.free_symbols | candidate.free_symbols) - {x, y}, key=str)
-    ones = {s: 1 for s in others}
-    D1, c1 = D.subs(ones), candidate.subs(ones)
-    f1 = None if formula is None else formula.subs(ones)
-    fast = sp.lambdify((x, y), c1, modules=_float_functions())
-    out = sp.lambdify(x, f1, modules=_float_functions()) if f1 is not None else None
-    with mpmath.workdps(40):
-        exact = sp.lambdify(x, D1.rewrite(sp.exp) if D1.has(*NAMED) else D1, modules="mpmath")
-        for p in _FLOAT_POINTS:
-            try:
-                want = exact(mpmath.mpf(p)) if formula is not None else None
-                if want is None or not mpmath.isfinite(want) or isinstance(want, mpmath.mpc):
-                    continue
-                want = float(want)
-                if not 2.3e-308 < abs(want) < 1e300:
-                    continue
-                with np.errstate(all="ignore"):
-                    yv = np.float64(out(np.float64(p)))
-                    got = float(fast(np.float64(p), yv))
-            except Exception:  # noqa: BLE001 - a form that cannot be evaluated is not accurate
-                return False
-            if not abs(got - want) <= _FLOAT_REL * abs(want):
-                return False
-    return True
-
-
 def cheapest_form(D: sp.Expr, *, formula: sp.Expr | None = None, points=_POINTS,
                   budget: float = BUDGET_S) -> sp.Expr:
-    """The cheapest expression equal to `D` (a function of x, or of x and y = formula(x)) that is
-    also accurate in float64 where D's value is a normal float (for activations).
+    """The cheapest expression equal to `D` (a function of x, or of x and y = formula(x)).
 
     The search is optional: a candidate that SymPy fails on is skipped, and after `budget`
     seconds the best so far (at first D itself) is kept. Ties keep the earlier candidate, which
     is written in x alone: a form in the output y can lose precision (softplus' as 1 − e^(−y)
     cancels for large negative x)."""
     start = time.perf_counter()
-    gate = formula is not None
     best, best_cost = D, cost(D)
-    best_ok = not gate or _guarded(lambda: _accurate(D, D, formula), False)
     candidates = _candidates(D, formula, points)
     while time.perf_counter() - start < budget:
         try:
@@ -273,10 +208,9 @@ def cheapest_form(D: sp.Expr, *, formula: sp.Expr | None = None, points=_POINTS,
             continue
         if not _guarded(lambda c=candidate: _agrees(c, D, formula, points), False):
             continue
-        ok = not gate or _guarded(lambda c=candidate: _accurate(c, D, formula), False)
         c = cost(candidate)
-        if (ok, -c) > (best_ok, -best_cost):
-            best, best_cost, best_ok = candidate, c, ok
+        if c < best_cost:
+            best, best_cost = candidate, c
     return best
 
 
