@@ -84,9 +84,14 @@ def test_the_translator_reads_a_whitelist_and_runs_nothing(code):
         Translator({ast.dump(ast.parse("Z1", mode="eval").body): x}, {}).code(code)
 
 
+_UNDERFLOW = pytest.mark.xfail(strict=True, reason="issue 13 A5, still open: σ′ = y(1 − y) and "
+                               "tanh′ = 1 − y² cancel to 0 in the tails (found by this check)")
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("spec", ["1-1 relu mse", "1-1 elu(0.5) mse", "1-1 leaky_relu(0.1) mse",
-                                  "1-1 sigmoid bce_logits", "1-1 tanh bce_logits",
+                                  pytest.param("1-1 sigmoid bce_logits", marks=_UNDERFLOW),
+                                  pytest.param("1-1 tanh bce_logits", marks=_UNDERFLOW),
                                   "1-1 softplus mse", "1-1 act(x*x*max(x, 2)) mse",
                                   "1-1 act(min(max(x,-1),1)) mse", "1-1 act(log(abs(x))) mse"])
 def test_generated_code_agrees_with_exact_evaluation_at_branch_points(spec, dtype):
