@@ -15,7 +15,11 @@ from __future__ import annotations
 
 from functools import partial
 
+from symnet.codegen.validate import UntranslatableCode, pieces, printed_formulas, translated
 from symnet.nn.activation import CustomActivation
+from symnet.nn.layers import Dense
+from symnet.nn.losses import MSE
+from symnet.nn.network import Network
 from symnet.prove import Theorem
 
 from .activations import derivative_is_exact
@@ -33,9 +37,35 @@ def theorems_for(network):
             seen.append(layer)
     for act in seen:
         text = getattr(act, "text", None) or str(act.formula())
+        yield Theorem(f"your activation {act.name}: {text}: generated code = symnet's form "
+                      "(float64 constants)", partial(generated_code_is_exact, act))
         if act.symbols:
             yield Theorem(f"your activation {act.name}: {text}: partial derivatives in "
                           "symnet's form", partial(partials_are_exact, act))
         else:
             yield Theorem(f"your activation {act.name}: {text}: derivative in symnet's form",
                           partial(derivative_is_exact, act, kink_rule="subgradient"))
+
+
+def generated_code_is_exact(act, proof):
+    """Translation validation: each NumPy expression generated for the activation (f, f′ and
+    each ∂f/∂θ) is read back into SymPy by a whitelist (never evaluated) and proved equal to
+    symnet's form, with each constant rounded to the float64 the printer writes, piece by
+    piece between and at the kinks."""
+    proof.states(r"\text{translate}(\text{generated code}) = \text{symnet's form}")
+    net = Network([Dense(1, 1), act], loss=MSE())
+    names = {act.name, f"d_{act.name}", *(f"d_{act.name}_{s.name}" for s in act.symbols)}
+    seen = set()
+    for p in printed_formulas(net):
+        if p.fn not in names or (p.fn, p.code) in seen:
+            continue
+        seen.add((p.fn, p.code))
+        try:
+            code = translated(p)
+        except UntranslatableCode as e:
+            proof.cannot(f"{p.fn}: generated code outside the validator's whitelist: {e}")
+        proof.step(f"{p.fn}: generated `{p.code}`")
+        for where, lhs, rhs in pieces(code, p.body):
+            proof.equal(lhs, rhs, f"{p.fn}, {where}: the code equals the formula", show=False)
+    if not seen:
+        proof.cannot("no generated formula found for this activation")

@@ -150,7 +150,7 @@ def test_module_imports_only_numpy():
     src = codegen("3-4-2 elu(0.5) bce_logits")
     imports = [line for line in src.splitlines() if line.startswith(("import", "from"))]
     assert imports == ["import numpy as np"]
-    assert "np.exp(np.minimum(Z1, 0))" in src  # the e^x branch of ELU never sees x > 0
+    assert "np.expm1(np.minimum(Z1, 0))" in src  # the e^x branch of ELU never sees x > 0
 
 
 def test_compile_executes_exactly_the_codegen_source():
@@ -432,3 +432,43 @@ def test_network_parameters_are_recorded_once():
     first = net.parameters
     first["W1"] = (0, 0)  # a copy: the network's own shapes are unchanged
     assert net.parameters["W1"] == (3, 4) and net._shapes is net._shapes
+
+
+# ── issue 13: the printer's parentheses and conditions ───────────────────────────────────────
+
+from _points import close, one_unit  # noqa: E402
+
+
+@pytest.mark.parametrize("formula, params, truth", [
+    ("2^(x/2)", {}, lambda x, **_: 2 ** (x / 2)),
+    ("abs(x)^(beta+1)", {"beta": 1.0}, lambda x, beta: abs(x) ** (beta + 1)),
+    ("-((x*3^x)^2)", {}, lambda x, **_: -((x * 3**x) ** 2)),
+])
+def test_compound_exponent_keeps_its_parentheses(formula, params, truth):
+    act = sn.Activation("act", formula, params=params)
+    net = sn.Network([sn.Dense(1, 1), act], loss=sn.MSE())
+    for xv, A, _L, g, _Le, ge in one_unit(net, [-1.5, 1.5, 3.0]):
+        assert close(float(A[0, 0]), truth(xv, **params)), (formula, xv, A)
+        assert close(float(g["b1"][0]), float(ge["b1"][0]), 1e-9), (formula, xv, g, ge)
+
+
+def test_minus_power_of_product_value_from_the_issue():
+    (row,) = one_unit("1-1 act(-((x*3^x)^2)) mse", [1.5])
+    assert float(row[1][0, 0]) == pytest.approx(-60.75)
+
+
+@pytest.mark.parametrize("formula", ["x*x*max(x, 2)", "-max(x, -10)", "-max(x, 0)"])
+def test_comparison_inside_a_product_or_negated_is_right(formula):
+    for xv, _A, _L, g, _Le, ge in one_unit(f"1-1 act({formula}) mse", [-1.5, 1.5, 3.0]):
+        assert close(float(g["b1"][0]), float(ge["b1"][0])), (formula, xv, g, ge)
+
+
+def test_eq_condition_is_not_clipped_like_a_greater_than():
+    for xv, _A, _L, g, _Le, ge in one_unit("1-1 act(log(abs(x))) mse", [-1.5, -0.25, 2.0]):
+        assert close(float(g["b1"][0]), float(ge["b1"][0])), (xv, g, ge)
+
+
+@pytest.mark.parametrize("z", [-1e-10, -1e-17, -1e-300])
+def test_elu_uses_expm1(z):
+    (row,) = one_unit("1-1 elu(1) mse", [z])
+    assert float(row[1][0, 0]) == pytest.approx(np.expm1(z), rel=1e-12, abs=0), z

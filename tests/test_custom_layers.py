@@ -270,3 +270,141 @@ def test_batchnorm_and_learned_swish_train_as_well_as_the_plain_mlp():
     assert fancy_acc >= plain_acc - 0.02, (fancy_acc, plain_acc)
     assert abs(params["beta2"][0] - 1.0) > 0.1  # β was learned
     assert not np.allclose(params["gamma1"], 1.0)
+
+
+# ── issue 13: no user string reaches generated source unchecked ─────────────────────────────
+
+import ast  # noqa: E402
+
+HOSTILE = [
+    "f\n    open({flag!r}, 'w').write('x')  #",
+    "f\r    open({flag!r}, 'w').write('x')  #",
+    "f\r\n    open({flag!r}, 'w').write('x')  #",
+    "f\u2028\n    open({flag!r}, 'w').write('x')  #",
+    'f"""\n    open({flag!r}, "w").write("x")  #',
+    "f\\\n    open({flag!r}, 'w').write('x')  #",
+]
+
+
+def _code_ast(source: str) -> str:
+    tree = ast.parse(source)
+    for node in ast.walk(tree):  # docstrings out: only what executes is compared
+        body = getattr(node, "body", None)
+        if isinstance(body, list) and body and isinstance(body[0], ast.Expr) and isinstance(
+                body[0].value, ast.Constant) and isinstance(body[0].value.value, str):
+            body.pop(0)
+    return ast.dump(tree)
+
+
+@pytest.mark.parametrize("template", HOSTILE)
+def test_label_cannot_inject_code(template, tmp_path):
+    flag = tmp_path / "pwned"
+    label = template.format(flag=str(flag))
+    with pytest.raises(sn.SpecError):
+        sn.Activation("evil", "x*x", label=label)
+
+
+@pytest.mark.parametrize("template", HOSTILE)
+def test_hostile_comment_text_changes_no_statement(template, tmp_path, monkeypatch):
+    """Second layer: even a label that got past the check (set after construction) only
+    changes comments and docstrings, never a statement, and nothing of it runs."""
+    flag = tmp_path / "pwned"
+    label = template.format(flag=str(flag))
+    act = sn.Activation("evil", "x*x")
+    act2 = sn.Activation("evil2", "x*tanh(beta*x)", params={"beta": 1.0})
+    for a in (act, act2):
+        a.label = label  # bypasses the constructor's check
+    net = sn.Network([sn.Dense(1, 2), act, sn.Dense(2, 1), act2], loss=sn.MSE())
+    model = sn.compile(net)
+    p = model.init(0)
+    model.loss_and_grads(p, np.ones((2, 1)), np.ones((2, 1)))
+    model.forward(p, np.ones((2, 1)))
+    assert not flag.exists(), "a label's text ran as code"
+    plain = sn.Network([sn.Dense(1, 2), sn.Activation("evil", "x*x"), sn.Dense(2, 1),
+                        sn.Activation("evil2", "x*tanh(beta*x)", params={"beta": 1.0})],
+                       loss=sn.MSE())
+    assert _code_ast(model.source) == _code_ast(sn.codegen(plain))
+
+
+@pytest.mark.parametrize("label", ["a\nb", "a\rb", "a\x00b", "a\u2028b", "a\x85b", "", "x" * 33,
+                                   3])
+def test_label_with_a_line_break_or_control_character_is_a_spec_error(label):
+    with pytest.raises(sn.SpecError):
+        sn.Activation("foo", "x*x", label=label)
+
+
+def test_a_plain_unicode_label_is_fine():
+    assert sn.Activation("foo", "x*x", label="φ").label == "φ"
+
+
+# ── issue 13: formulas the parser accepts compile and are right, or are a SymnetError ───────
+
+import math  # noqa: E402
+
+from _points import one_unit, time_limit  # noqa: E402
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+REAL_FORMULAS = [
+    ("min(max(x,-1),1)", lambda t: min(max(t, -1), 1)),
+    ("min(max(x,0),6)", lambda t: min(max(t, 0), 6)),
+    ("max(max(x,1),2)", lambda t: max(max(t, 1), 2)),
+    ("abs(x)^1.5", lambda t: abs(t) ** 1.5),
+    ("erf(erf(erf(x)))", lambda t: math.erf(math.erf(math.erf(t)))),
+    ("sigmoid(sigmoid(x*16))", lambda t: 1 / (1 + math.exp(-1 / (1 + math.exp(-16 * t))))),
+]
+
+
+@pytest.mark.parametrize("formula, truth", REAL_FORMULAS, ids=[f for f, _ in REAL_FORMULAS])
+def test_accepted_formula_compiles_and_matches_exact(formula, truth):
+    with time_limit(20):
+        rows = one_unit(f"1-1 act({formula}) mse", [-2.3, -0.6, 0.45, 1.7, 7.1])
+    for xv, A, _L, g, _Le, ge in rows:
+        assert float(A[0, 0]) == pytest.approx(truth(xv), rel=1e-9, abs=1e-12), (formula, xv)
+        assert float(g["b1"][0]) == pytest.approx(float(ge["b1"][0]), rel=1e-7, abs=1e-12), (
+            formula, xv)
+
+
+_NUMBERS = st.sampled_from(["1", "2", "3", "0.5", "1.5", "10", "0.01", "pi"])
+_UNARY = ["exp", "log", "sqrt", "tanh", "sigmoid", "softplus", "erf", "abs"]
+
+
+def _formula(depth):
+    leaf = st.one_of(st.just("x"), st.just("x"), _NUMBERS)
+    if depth == 0:
+        return leaf
+    sub = _formula(depth - 1)
+    return st.one_of(
+        leaf,
+        st.tuples(st.sampled_from(_UNARY), sub).map(lambda t: f"{t[0]}({t[1]})"),
+        st.tuples(st.sampled_from(["max", "min"]), sub, sub).map(
+            lambda t: f"{t[0]}({t[1]}, {t[2]})"),
+        st.tuples(sub, st.sampled_from(["+", "-", "*", "/", "^"]), sub).map(
+            lambda t: f"({t[0]}{t[1]}{t[2]})"),
+        sub.map(lambda s: f"-{s}"),
+    )
+
+
+FUZZ_POINTS = (-2.3, -0.6, 0.45, 1.7)  # away from the small integers where max/min kinks sit
+
+
+@settings(max_examples=10, deadline=None)
+@given(_formula(2).filter(lambda s: "x" in s))
+def test_fuzz_parse_then_error_or_exact_code(formula):
+    """parse → a SymnetError, or a model whose generated forward and gradient equal exact
+    evaluation at sample points, within a time budget (bounded: 10 examples, ci profile)."""
+    with time_limit(15):
+        try:
+            net = sn.parse(f"1-1 act({formula}) mse")
+            rows = one_unit(net, FUZZ_POINTS)
+        except sn.SymnetError:
+            return
+    act = net.layers[1]
+    for xv, A, _L, g, _Le, ge in rows:
+        exact = sp.N(act.formula().subs(x, sp.Rational(xv)), 30)
+        assert exact.is_real, (formula, xv, exact)
+        if not exact.is_finite or abs(exact) > 1e300 or not np.isfinite(float(ge["b1"][0])):
+            continue  # beyond float64: an overflow there is honest
+        assert float(A[0, 0]) == pytest.approx(float(exact), rel=1e-7, abs=1e-10), (formula, xv)
+        assert float(g["b1"][0]) == pytest.approx(float(ge["b1"][0]), rel=1e-6, abs=1e-9), (
+            formula, xv)

@@ -162,3 +162,23 @@ def test_error_in_a_spec_names_the_token_and_the_position_in_the_formula():
         sn.parse("2-3-1 act(x*cosh(x)) mse")
     message = str(err.value)
     assert "token 2" in message and "unknown name 'cosh' at position 3" in message
+
+
+# ── issue 13: formulas must be real on all of ℝ; parameter names ────────────────────────────
+
+@pytest.mark.parametrize("formula", ["sqrt(x)", "log(x)", "x^(1/3)", "x^1.5", "log(x-1)",
+                                     "(-1)^x"])
+def test_formula_not_real_on_all_of_R_is_rejected(formula):
+    with pytest.raises(sn.SpecError, match="not real for every real x"):
+        sn.parse(f"1-1 act({formula}) mse")
+
+
+@pytest.mark.parametrize("formula", ["abs(x)^1.5", "sqrt(x*x+1)", "log(1+exp(x))",
+                                     "log(abs(x))", "abs(x)^(beta+1)"])
+def test_formula_real_on_all_of_R_is_accepted(formula):
+    sn.parse(f"1-1 act({formula}{', beta=1' if 'beta' in formula else ''}) mse")
+
+
+def test_parameter_named_y_is_a_clear_error():
+    with pytest.raises(sn.SpecError, match="'y' cannot name a parameter"):
+        sn.parse("2-1 act(x*sigmoid(y*x), y=1) mse")

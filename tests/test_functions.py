@@ -64,3 +64,30 @@ def test_evaluate_refuses_bad_data():
         d.evaluate({"W1": np.ones((2, 1))}, np.ones((1, 2)), np.ones(1))
     with pytest.raises(sn.ShapeError, match=r"parameter W1 has shape \(1, 2\)"):
         d.evaluate({"W1": np.ones((1, 2)), "b1": np.zeros(1)}, np.ones((1, 2)), np.ones(1))
+
+
+# ── issue 13: accurate and bounded derivative forms ─────────────────────────────────────────
+
+from _points import run_python, time_limit  # noqa: E402
+
+
+@pytest.mark.parametrize("formula", ["tanh(tanh(tanh(x*x)))", "tanh(2+x*10)",
+                                     "exp(16/log(x+2))", "(x^16)^16"])
+def test_every_formula_derives_and_compiles_in_seconds(formula):
+    out = run_python(f"""
+        import symnet as sn
+        try:
+            sn.compile(sn.parse("2-1 act({formula}) mse"))
+            print("compiled")
+        except sn.SymnetError as e:
+            print("rejected:", e)
+    """, timeout=10)
+    assert out.returncode == 0, out.stderr[-2000:]
+
+
+def test_candidate_search_failures_are_skipped_not_raised():
+    with time_limit(20):  # (-1)^x: KeyError in solve, |x|^1.5: ValueError, σσ: ZeroDivision
+        for f in (sp.Abs(x) ** sp.Rational(3, 2), sigmoid(sigmoid(16 * x)),
+                  sp.erf(sp.erf(sp.erf(x)))):
+            form = cheapest_form(sp.diff(f, x), formula=f)
+            assert not form.has(sp.erfinv)

@@ -103,9 +103,9 @@ def test_prove_a_networks_custom_activations(capsys):
     printed = capsys.readouterr().out
     assert "your activation act: min(max(x, -1), 1): derivative" in printed
     assert "your activation act2: x*sigmoid(beta*x): partial derivatives" in printed
-    assert "2 theorems: 2 proved" in printed
+    assert "4 theorems: 4 proved" in printed  # each: its derivative and its generated code
     results = prove(only="your activation", network="2-2-1 act(abs(x)) mse")
-    (absolute,) = results
+    (absolute,) = [r for r in results if "generated code" not in r.title]
     kink = [s for s in absolute.steps if "kink" in s.words]
     assert absolute.proved and "lies between the one-sided derivatives -1 and 1" in kink[0].words
     assert prove(only="your activation") == []  # without a network: none
@@ -116,7 +116,7 @@ def test_wrong_custom_derivative_fails(monkeypatch):
 
     wrong = ScalarFn("d_act", "act′", sp.Lambda(x, sp.tanh(x)))  # mish′ is not tanh
     monkeypatch.setattr(CustomActivation, "derivative", property(lambda self: wrong))
-    (mish,) = prove(only="your activation", network="2-2-1 act(x*tanh(softplus(x))) mse")
+    (mish,) = prove(only="softplus(x)): derivative", network="2-2-1 act(x*tanh(softplus(x))) mse")
     assert mish.status == "failed" and "≠" in mish.detail
 
 
@@ -339,3 +339,28 @@ def test_prove_markdown_refuses_to_overwrite(tmp_path, capsys):
 @pytest.mark.parametrize("where", ["missing/folder/p.md", "."])
 def test_prove_markdown_bad_paths_are_one_line_errors(tmp_path, where):
     one_line_error(cli("prove", "-k", "sigmoid′", "--markdown", where, cwd=tmp_path))
+
+
+# ── issue 13: prove --spec covers the generated code ────────────────────────────────────────
+
+
+def test_prove_spec_has_a_theorem_for_the_generated_code_of_each_custom_activation():
+    import symnet as sn
+
+    results = sn.prove(network="2-3-1 act(2^(x/2)) act(x*x*max(x, 2)) mse", only="generated")
+    for formula in ("2^(x/2)", "x*x*max(x, 2)"):
+        mine = [r for r in results if formula in r.title]
+        assert mine, [r.title for r in results]
+        assert all(r.status == "proved" for r in mine), [(r.title, r.status, r.detail)
+                                                        for r in mine]
+
+
+def test_cli_prove_spec_reports_the_generated_code():
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "symnet", "prove", "--spec",
+                          "2-3-1 act(2^(x/2)) mse", "-k", "generated"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "generated code" in out.stdout and "proved" in out.stdout, out.stdout

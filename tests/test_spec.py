@@ -174,3 +174,113 @@ def test_per_layer_activations():
 def test_per_layer_activation_count_mismatch_explains_the_rule(spec):
     with pytest.raises(sn.SpecError, match=r"one activation per hidden layer"):
         sn.parse(spec)
+
+
+# ── issue 13: spec numbers beyond float64, and TOML robustness ─────────────────────────────
+
+import os  # noqa: E402
+import stat  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import sympy as sp  # noqa: E402
+from _points import run_python  # noqa: E402
+
+
+@pytest.mark.parametrize("spec", [
+    "2-1 sigmoid mse weight_decay=1e999999999",
+    "2-1 leaky_relu(1e999999999) mse",
+    "2-2 batchnorm(1e999999999) mse",
+    "2-1 act(x*sigmoid(theta*x), theta=1e999999999) mse",
+    "2-1 elu(1e-999999999) mse",
+])
+def test_huge_exponent_in_a_spec_number_is_a_fast_spec_error(spec):
+    out = run_python(f"""
+        import symnet as sn
+        try:
+            sn.parse({spec!r})
+        except sn.SpecError as e:
+            print("SpecError:", e)
+    """, timeout=5)
+    assert out.returncode == 0 and out.stdout.startswith("SpecError"), out.stdout + out.stderr
+
+
+@pytest.mark.parametrize("spec", [
+    "2-1 sigmoid mse weight_decay=1e400",
+    "2-1 sigmoid mse weight_decay=1e-400",
+    "2-1 leaky_relu(1e400) mse",
+    "2-1 leaky_relu(1e-400) mse",
+    "2-2 batchnorm(1e-400) mse",
+    "2-1 act(x*sigmoid(theta*x), theta=1e400) mse",
+])
+def test_number_outside_float64_range_is_a_spec_error(spec):
+    with pytest.raises(sn.SpecError, match="float64"):
+        sn.parse(spec)
+
+
+@pytest.mark.parametrize("value", [1e308 * 10, 10**400, 5e-324])
+def test_python_api_number_outside_float64_range_is_a_spec_error(value):
+    with pytest.raises(sn.SpecError):
+        sn.Activation("foo", "x*sigmoid(beta*x)", params={"beta": value})
+
+
+def _load_fast(path, timeout=5) -> str:
+    out = run_python(f"""
+        import resource
+        resource.setrlimit(resource.RLIMIT_AS, (1 << 31, 1 << 31))  # 2 GB: no 5 GB read
+        import symnet as sn
+        try:
+            sn.load({str(path)!r})
+            print("loaded")
+        except sn.SpecError as e:
+            print("SpecError:", e)
+    """, timeout=timeout)
+    return out.stdout + out.stderr
+
+
+@pytest.mark.parametrize("name, content", [
+    ("binary", b"\x00\x01\xff\xfe not toml"),
+    ("network_int", b"network = 5\n"),
+    ("loss_list", b'sizes = [2, 1]\nloss = ["mse"]\n'),
+    ("sizes_bool", b"sizes = [true, 1]\n"),
+    ("spec_int", b"spec = 5\n"),
+    ("deep", b"a = " + b"[" * 5000 + b"]" * 5000 + b"\n"),
+    ("extra_beside_spec", b'spec = "2-1 sigmoid mse"\nextra = 1\n'),
+    ("extra_beside_network", b'other = 1\n[network]\nspec = "2-1 sigmoid mse"\n'),
+], ids=lambda v: v if isinstance(v, str) else "")
+def test_bad_toml_is_a_spec_error(tmp_path, name, content):
+    path = tmp_path / f"{name}.toml"
+    path.write_bytes(content)
+    out = _load_fast(path)
+    assert out.startswith("SpecError"), out[-1500:]
+    if name == "spec_int":
+        assert "string" in out and "empty" not in out, out
+    if name.startswith("extra"):
+        assert ("extra" if name == "extra_beside_spec" else "other") in out
+
+
+def test_good_toml_still_loads(tmp_path):
+    path = tmp_path / "ok.toml"
+    path.write_text('[network]\nsizes = [2, 3, 1]\nhidden = "tanh"\nloss = "mse"\n'
+                    "weight_decay = 0.001\n")
+    assert sn.load(path).loss.weight_decay == sp.Rational(1, 1000)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="POSIX only")
+def test_fifo_toml_is_a_spec_error_not_a_hang(tmp_path):
+    path = tmp_path / "fifo.toml"
+    os.mkfifo(path)
+    assert stat.S_ISFIFO(os.stat(path).st_mode)
+    assert _load_fast(path).startswith("SpecError")
+
+
+@pytest.mark.skipif(not Path("/dev/zero").exists(), reason="no /dev/zero")
+def test_dev_zero_toml_is_a_spec_error_not_gigabytes(tmp_path):
+    path = tmp_path / "zero.toml"
+    path.symlink_to("/dev/zero")
+    assert _load_fast(path).startswith("SpecError")
+
+
+def test_large_toml_is_a_spec_error(tmp_path):
+    path = tmp_path / "big.toml"
+    path.write_text('spec = "2-1 sigmoid mse"\n' + "# padding\n" * 200_000)
+    assert _load_fast(path).startswith("SpecError")

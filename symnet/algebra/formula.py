@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 import sympy as sp
+from sympy.logic.boolalg import ITE
 
 from ..errors import SpecError
 from .functions import sigmoid, softplus, x
@@ -35,16 +36,22 @@ MAX_POWER = 16
 _MAX_CONSTANT = sp.Integer(10) ** 300  # float64 holds up to ~1.8e308
 
 
+def _plain_conditions(expr):
+    """SymPy folds a nested Piecewise's test into `ITE(c, a, b)`; write it with And/Or/Not,
+    which the printer and the code validator know."""
+    return expr.replace(lambda e: isinstance(e, ITE), lambda e: e.to_nnf())
+
+
 def _max(a, b):
     # Written like ReLU (`x > 0` strictly), so at a tie the derivative is the second
     # argument's: max(x, 0) has relu′(0) = 0, as torch.relu does. torch.maximum instead splits
     # the gradient half and half at a tie; both are valid subgradients, and `check` treats ties
     # as kinks. For PyTorch's split, write max(a, b) as (a + b + abs(a - b))/2.
-    return sp.Piecewise((a, a > b), (b, True))
+    return _plain_conditions(sp.Piecewise((a, a > b), (b, True)))
 
 
 def _min(a, b):
-    return sp.Piecewise((a, a < b), (b, True))
+    return _plain_conditions(sp.Piecewise((a, a < b), (b, True)))
 
 
 # name: (number of arguments, builder). Each is differentiable wherever it is smooth; abs, max
@@ -72,6 +79,26 @@ _TOKEN = re.compile(
 PARAMETER_NAME = re.compile(r"[A-Za-z]{1,16}")
 
 
+_SPEC_NUMBER = re.compile(r"[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?")
+FLOAT_MAX = Fraction(1.7976931348623157e308)
+FLOAT_TINY = Fraction(2.2250738585072014e-308)  # the smallest normal float64
+
+
+def exact_number(text: str, what: str) -> sp.Rational:
+    """A decimal number's exact value; SpecError, decided before any big-integer work, for a
+    number that is not a finite float64 (beyond ±1.8e308, or nonzero and below 2.2e-308)."""
+    if not isinstance(text, str) or not _SPEC_NUMBER.fullmatch(text):
+        raise SpecError(f"{what} must be a number like 0.1 or 1e-3, got {text!r}")
+    mantissa, _, exponent = text.lower().lstrip("+-").partition("e")
+    if len(mantissa) > 40 or (exponent and abs(int(exponent)) > 400):
+        raise SpecError(f"{what} {text} is too long or too large for a float64")
+    value = Fraction(text)
+    if value and not FLOAT_TINY <= abs(value) <= FLOAT_MAX:
+        raise SpecError(f"{what} {text} is outside the float64 range (about 2.2e-308 to "
+                        "1.8e308 in magnitude)")
+    return sp.Rational(value.numerator, value.denominator)
+
+
 @dataclass(frozen=True)
 class Formula:
     """A parsed formula: its text, its SymPy expression in `x` and its parameters' symbols."""
@@ -85,7 +112,7 @@ def parameter_symbol(name: str) -> sp.Symbol:
     """The SymPy symbol of a declared scalar parameter; SpecError for a name that cannot be one."""
     if not isinstance(name, str) or not PARAMETER_NAME.fullmatch(name):
         raise SpecError(f"a parameter name is 1 to 16 letters, got {name!r}")
-    if name == "x" or name in FUNCTIONS or name in CONSTANTS:
+    if name in ("x", "y") or name in FUNCTIONS or name in CONSTANTS:  # y: the layer output
         raise SpecError(f"{name!r} cannot name a parameter: it already means something in formulas")
     if name.startswith("d"):  # d<name> is the name of a gradient (dW1, dbeta1): no dd…
         raise SpecError(f"a parameter name may not start with 'd' (gradients are d…), got {name!r}")
@@ -105,8 +132,29 @@ def parse_formula(text: str, params=()) -> Formula:
     unused = [name for name, s in symbols.items() if not expr.has(s)]
     if unused:
         raise SpecError(f"formula {text!r} does not use its parameter(s) {unused}")
+    check_real(expr, text)
     check_differentiable(expr, (x, *symbols.values()), text)
     return Formula(text, expr, tuple(symbols.values()))
+
+
+def check_real(expr: sp.Expr, what: str) -> None:
+    """SpecError unless `expr` is real for every real x (and parameter): an activation takes
+    any real pre-activation. Decided structurally by SymPy's assumptions; undecided is refused,
+    with a hint (log(x) → log(abs(x)) or softplus)."""
+    for node in sp.preorder_traversal(expr):
+        # a ≥ 0 suffices: log 0 = −∞ and 0^(−p) = ∞ are overflows, not complex values
+        if isinstance(node, sp.log):
+            arg = node.args[0]
+        elif isinstance(node, sp.Pow) and not node.exp.is_integer:
+            arg = node.base
+        else:
+            continue
+        need = "nonnegative"
+        if not getattr(arg, f"is_{need}"):
+            raise SpecError(
+                f"{what!r} is not real for every real x: {sp.sstr(node)} needs {sp.sstr(arg)} "
+                f"{'> 0' if need == 'positive' else '≥ 0'}, which symnet cannot show. An "
+                "activation must be real on all of ℝ: use abs(…), softplus(…) or exp(…) inside")
 
 
 def check_differentiable(expr: sp.Expr, variables, what: str) -> None:
@@ -273,13 +321,10 @@ class _Parser:
         return self.checked(build(*args), pos)
 
     def number(self, token, pos):
-        mantissa, _, exponent = token.lower().partition("e")
-        if len(mantissa) > 40 or (exponent and abs(int(exponent)) > 400):
-            raise self.error(f"number {token} is too long or too large", pos)
-        value = Fraction(token)
-        if value > Fraction(_MAX_CONSTANT):
-            raise self.error(f"number {token} is too large to be a finite float", pos)
-        return sp.Rational(value.numerator, value.denominator)
+        try:
+            return exact_number(token, "number")
+        except SpecError as e:
+            raise self.error(str(e).removesuffix(" for a float64"), pos) from None
 
     def checked(self, value, pos):
         """`value`, unless it is an infinite, undefined, complex or out-of-range constant."""

@@ -4,7 +4,9 @@ Every derivative symnet uses is computed here by `sympy.diff` from a formula; no
 in. `cheapest_form` then looks for an equal but cheaper way to compute it, for example
 σ'(x) = e^(−x)/(1 + e^(−x))² as y·(1 − y) with y = σ(x), the layer's output that the forward
 pass already holds. Every candidate is checked numerically against the plain derivative before
-it may win, and the cost of a candidate is its operation count, transcendental calls weighted.
+it may win, and the cost of a candidate is its operation count, transcendental calls weighted. The
+search is bounded: structural inversion instead of `solve`, `simplify` only on small
+expressions, any SymPy failure skips the candidate, and a time budget keeps the best so far.
 
 `sigmoid` and `softplus` are SymPy functions of their own (defined by their elementary formulas)
 so that printouts say σ(x) and generated code can use overflow-free implementations.
@@ -12,6 +14,7 @@ so that printouts say σ(x) and generated code can use overflow-free implementat
 
 from __future__ import annotations
 
+import time
 from functools import cache
 
 import sympy as sp
@@ -23,6 +26,7 @@ x, y = sp.symbols("x y", real=True)
 _ARITHMETIC = {"ADD": 1, "SUB": 1, "MUL": 1, "NEG": 1, "DIV": 2, "POW": 2, "GT": 1, "LT": 1}
 _CALL = 8
 _SIMPLIFY_LIMIT = 20  # simplify() on larger derivatives (GELU's) takes seconds and finds nothing
+BUDGET_S = 3.0  # the whole search; past it the plain derivative (or the best so far) is used
 
 # Rational sample points: exact, so candidates are compared at full working precision.
 _POINTS = (sp.Rational(-17, 10), sp.Rational(-3, 10), sp.Rational(9, 20), sp.Rational(11, 5))
@@ -97,18 +101,70 @@ def _single_use(expr, var) -> bool:
     return sum(1 for node in sp.preorder_traversal(expr) if node == var) == 1
 
 
+def _invert(formula: sp.Expr) -> sp.Expr | None:
+    """x in terms of y = formula(x), by peeling invertible layers while x occurs once (a + g,
+    a·g, 1/g, e^g, log g, tanh g, σ(g), g^(odd n)); None for anything else. Structural and
+    instant, unlike `solve`, which can run for minutes (tanh(2 + 10x))."""
+    if not _single_use(formula, x):
+        return None
+    g, inverse = formula, y
+    for _ in range(MAX_PEEL):
+        if g == x:
+            return inverse
+        if isinstance(g, sp.Add | sp.Mul):
+            inner = [a for a in g.args if a.has(x)]
+            if len(inner) != 1:
+                return None
+            rest = g.func(*[a for a in g.args if not a.has(x)])
+            if isinstance(g, sp.Mul) and rest == 0:
+                return None
+            inverse, g = (inverse - rest if isinstance(g, sp.Add) else inverse / rest), inner[0]
+        elif isinstance(g, sp.exp):
+            inverse, g = sp.log(inverse), g.args[0]
+        elif isinstance(g, sp.log):
+            inverse, g = sp.exp(inverse), g.args[0]
+        elif isinstance(g, sp.tanh):
+            inverse, g = sp.atanh(inverse), g.args[0]
+        elif isinstance(g, sigmoid):
+            inverse, g = sp.log(inverse / (1 - inverse)), g.args[0]
+        elif isinstance(g, sp.Pow) and g.exp == -1:
+            inverse, g = 1 / inverse, g.base
+        elif isinstance(g, sp.Pow) and g.exp.is_Integer and g.exp % 2 == 1 and g.exp > 0:
+            inverse, g = sp.real_root(inverse, g.exp), g.base
+        else:
+            return None
+    return None
+
+
+MAX_PEEL = 8
+_SIMPLIFY_OPS = 40  # simplify() only on small expressions: it is unbounded on large ones
+# Functions the NumPy printer (and the generated-code validator) know; a candidate with any
+# other (erfinv, atanh, …) is not a candidate.
+PRINTABLE = (sp.exp, sp.log, sp.tanh, sp.Abs, sp.sign, sp.erf, sigmoid, softplus,
+             sp.Max, sp.Min, sp.Piecewise)
+
+
+def _printable(expr) -> bool:
+    calls = expr.atoms(sp.Function)
+    return all(isinstance(c, PRINTABLE) for c in calls)
+
+
 def _candidates(D: sp.Expr, formula: sp.Expr | None, points):
+    """Expressions that may equal D, each built in bounded time (small simplify calls only)."""
     yield D
     if cost(D) <= _SIMPLIFY_LIMIT:
         yield sp.simplify(D)
-    yield sp.factor(D)
+    if sp.count_ops(D) <= _SIMPLIFY_OPS:
+        yield sp.factor(D)
     if formula is None:
         return
     yield D.subs(formula, y)  # the output already computed by the forward pass
-    if _single_use(formula, x) and not formula.has(sp.Piecewise):
-        # Invert y = f(x) and write D in y alone (σ' = y(1 − y), tanh' = 1 − y²).
-        for inverse in sp.solve(sp.Eq(y, formula), x):
-            yield sp.simplify(D.subs(x, inverse))
+    if not formula.has(sp.Piecewise):
+        inverse = _invert(formula)
+        if inverse is not None:
+            # D in y alone (tanh' = 1 − y²); kept only if it is accurate in floats too
+            in_y = D.subs(x, inverse)
+            yield sp.simplify(in_y) if sp.count_ops(in_y) <= _SIMPLIFY_OPS else in_y
     for named in NAMED:  # D might be a named function itself (softplus' = σ)
         if named.definition(x) != formula:
             yield named(x)  # kept only if it agrees with D at every sample point
@@ -121,26 +177,45 @@ def _agrees(candidate, D, formula, points) -> bool:
         at = {s: sp.Rational(7 + 3 * i, 10) - p / 3 for i, s in enumerate(others)}
         # y is the output f(x) for activations; for losses ℓ(x, y) it is the target, sampled.
         at |= {x: p, y: sp.Rational(3, 10) if formula is None else formula.subs(at | {x: p})}
-        try:
-            want = sp.N(D.subs(at), 30)
-            gap = abs(sp.N(candidate.subs(at), 30) - want)
-            if not gap.is_number or gap > sp.Float(1e-20) * max(1, abs(want)):
-                return False
-        except (TypeError, ValueError):
+        want = sp.N(D.subs(at), 30)
+        gap = abs(sp.N(candidate.subs(at), 30) - want)
+        if not gap.is_number or gap > sp.Float(1e-20) * max(1, abs(want)):
             return False
     return True
 
 
-def cheapest_form(D: sp.Expr, *, formula: sp.Expr | None = None, points=_POINTS) -> sp.Expr:
+def cheapest_form(D: sp.Expr, *, formula: sp.Expr | None = None, points=_POINTS,
+                  budget: float = BUDGET_S) -> sp.Expr:
     """The cheapest expression equal to `D` (a function of x, or of x and y = formula(x)).
 
-    Ties keep the earlier candidate, which is written in x alone: a form in the output y can
-    lose precision (softplus' as 1 − e^(−y) cancels for large negative x)."""
+    The search is optional: a candidate that SymPy fails on is skipped, and after `budget`
+    seconds the best so far (at first D itself) is kept. Ties keep the earlier candidate, which
+    is written in x alone: a form in the output y can lose precision (softplus' as 1 − e^(−y)
+    cancels for large negative x)."""
+    start = time.perf_counter()
     best, best_cost = D, cost(D)
-    for candidate in _candidates(D, formula, points):
-        if candidate.has(sp.nan, sp.zoo) or not _agrees(candidate, D, formula, points):
+    candidates = _candidates(D, formula, points)
+    while time.perf_counter() - start < budget:
+        try:
+            candidate = next(candidates)
+        except StopIteration:
+            break
+        except Exception:  # noqa: BLE001 - a failed rewrite is just not a candidate
+            continue
+        if candidate is None or candidate.has(sp.nan, sp.zoo, sp.oo, -sp.oo):
+            continue
+        if not _printable(candidate):
+            continue
+        if not _guarded(lambda c=candidate: _agrees(c, D, formula, points), False):
             continue
         c = cost(candidate)
         if c < best_cost:
             best, best_cost = candidate, c
     return best
+
+
+def _guarded(fn, default):
+    try:
+        return fn()
+    except Exception:  # noqa: BLE001 - SymPy/mpmath failures (ZeroDivisionError, KeyError, …)
+        return default

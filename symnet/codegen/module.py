@@ -31,7 +31,7 @@ from ..errors import DataError
 from ..nn.layers import Activation, Dense
 from ..nn.spec import describe
 from .logits import logit_domain
-from .printer import HELPERS, Context, print_function
+from .printer import HELPERS, Context, comment_text, print_function
 
 # Activations after which a layer's weights start He-normal (variance 2/n_in) rather than
 # Glorot-uniform: those that zero (or nearly zero) half their input, as ReLU does.
@@ -248,7 +248,25 @@ def _train_function(net) -> str:
 
 
 def _docstring_text(text: str) -> str:
-    return text.replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
+    escaped = text.replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
+    return "\n".join(comment_text(line) for line in escaped.split("\n"))
+
+
+RESERVED = {"np", "params", "grads", "X", "Y", "B", "L", "DTYPE", "SHAPES"}
+
+
+def printed_blocks(d):
+    """The context and the statement blocks of forward, loss and loss_and_grads for
+    derivation `d` (what `module_source` prints, and what `validate` reads back). bce and ce
+    are printed from the logits (`logits.logit_domain`): exact where σ or softmax saturate."""
+    shapes = dict(d.tape.shapes)
+    context = Context(probability_fns(d.network), {k: len(v) for k, v in shapes.items()})
+    reserved = {*RESERVED, *d.params}
+    forward, loss_eq, backward = logit_domain(d)
+    fwd = print_function(context, forward, reserved)
+    loss = print_function(context, (*forward, loss_eq), reserved)
+    full = print_function(context, (*forward, loss_eq, *backward), reserved)
+    return context, (fwd, loss, full)
 
 
 def module_source(net, dtype: np.dtype) -> str:
@@ -258,13 +276,8 @@ def module_source(net, dtype: np.dtype) -> str:
     net = d.network
     params = list(d.params)
     shapes = dict(d.tape.shapes)
-    context = Context(probability_fns(net), {k: len(v) for k, v in shapes.items()})
-    reserved = {"np", "params", "grads", "X", "Y", "B", "L", "DTYPE", "SHAPES", *params}
+    context, (fwd, loss, full) = printed_blocks(d)
     out = d.forward[-1].name if d.forward else "X"
-    forward, loss_eq, backward = logit_domain(d)  # bce/ce from the logits: exact when saturated
-    fwd = print_function(context, forward, reserved)
-    loss = print_function(context, (*forward, loss_eq), reserved)
-    full = print_function(context, (*forward, loss_eq, *backward), reserved)
     grads = "{" + ", ".join(f'"{p}": d{p}' for p in params) + "}"
     spec = describe(net)
     output_note = {"softmax_ce": " (logits: softmax gives the class probabilities)",
@@ -284,7 +297,8 @@ def module_source(net, dtype: np.dtype) -> str:
         _init_function(net, shapes, np.dtype(dtype).name),
         _state_function(norms),
         _targets_function(net),
-        *([_eval_forward(context, forward, reserved, norms, out, params)] if norms else []),
+        *([_eval_forward(context, logit_domain(d)[0], {*RESERVED, *params}, norms, out,
+                         params)] if norms else []),
         _function("forward", "params, X, state=None",
                   f"The output {out} for a batch X of shape (B, {net.n_in})"
                   f"{output_note.get(net.loss.name, '')}.{state_doc}", fwd, out, params,

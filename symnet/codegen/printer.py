@@ -33,7 +33,6 @@ import sympy as sp
 from sympy import HadamardProduct, MatAdd, MatMul, MatrixSymbol, OneMatrix, Transpose
 from sympy.core.relational import Relational
 from sympy.printing.numpy import NumPyPrinter
-from sympy.printing.precedence import precedence
 
 from ..algebra.matexpr import B, Elementwise
 from ..algebra.notation import unicode_expr
@@ -72,6 +71,20 @@ def _log(p):
 DENOMINATOR_FLOOR = 1e-12  # PyTorch's BCELoss backward: grad = (x − y) / max(x(1 − x), 1e-12)
 
 
+class Expm1(sp.Function):
+    """e^a − 1, printed as np.expm1 (exact for tiny a, where e^a − 1 cancels to 0)."""
+
+    nargs = 1
+
+
+def _with_expm1(expr):
+    """Each e^a − 1 (times a constant) in `expr` as Expm1(a)."""
+    def is_match(e):
+        return (isinstance(e, sp.Add) and len(e.args) == 2 and sp.S.NegativeOne in e.args
+                and any(isinstance(t, sp.exp) for t in e.args))
+    return expr.replace(is_match, lambda e: Expm1(next(t for t in e.args if t != -1).args[0]))
+
+
 class ClampedLog(sp.Function):
     """log, printed as `_log` (clamped at −100) inside losses on probabilities."""
 
@@ -83,11 +96,28 @@ class ClampedLog(sp.Function):
 _PRECEDENCE = {
     ast.Lambda: 0, ast.IfExp: 1, ast.BoolOp: 2, ast.Compare: 5, ast.BinOp: 10, ast.UnaryOp: 12,
 }
-_BINOP = {ast.Add: 10, ast.Sub: 10, ast.Mult: 11, ast.MatMult: 11, ast.Div: 11, ast.Pow: 13}
-ATOM, UNARY, PRODUCT, SUM = 15, 12, 11, 10
+_BINOP = {ast.Add: 10, ast.Sub: 10, ast.Mult: 11, ast.MatMult: 11, ast.Div: 11, ast.Pow: 13,
+          ast.BitAnd: 8, ast.BitXor: 7, ast.BitOr: 6}
+ATOM, POWER, UNARY, PRODUCT, SUM, COMPARISON = 15, 13, 12, 11, 10, 5
+# SymPy's precedence levels (sympy.printing.precedence) → the Python level code must have
+_SYMPY_TO_PYTHON = ((60, POWER), (50, PRODUCT), (40, SUM), (35, COMPARISON))
+
+
+def _enclosed(code: str) -> bool:
+    """Whether `code` is one parenthesized group, `(…)`."""
+    if not code.startswith("("):
+        return False
+    depth = 0
+    for i, ch in enumerate(code):
+        depth += {"(": 1, ")": -1}.get(ch, 0)
+        if depth == 0:
+            return i == len(code) - 1
+    return False
 
 
 def _precedence(code: str) -> int:
+    if _enclosed(code):
+        return ATOM
     node = ast.parse(code, mode="eval").body
     if isinstance(node, ast.BinOp):
         return _BINOP.get(type(node.op), 10)
@@ -97,6 +127,12 @@ def _precedence(code: str) -> int:
 def wrap(code: str, level: int = UNARY) -> str:
     """`code` in parentheses unless it binds at least as tightly as `level`."""
     return code if _precedence(code) >= level else f"({code})"
+
+
+def comment_text(text: str) -> str:
+    """`text` safe inside a `#` comment or a docstring: every character that is not printable
+    (line breaks of any kind, NUL, …) as its \\u escape, so no text can end the comment."""
+    return "".join(c if c.isprintable() else f"\\u{ord(c):04x}" for c in text)
 
 
 # ── statements of one generated function ───────────────────────────────────────────────────
@@ -150,7 +186,7 @@ class Block:
         out = []
         for i, s in enumerate(self.statements):
             if s.comment:
-                out.append(f"# {s.comment}")
+                out.append(f"# {comment_text(s.comment)}")
             out.append(f"{s.target} = {s.code}")
             dead = [n for n, j in last_use.items() if j == i and n not in keep]
             if dead:
@@ -159,6 +195,18 @@ class Block:
 
 
 # ── the printer ────────────────────────────────────────────────────────────────────────────
+
+
+@dataclass
+class Printed:
+    """One formula as the printer emitted it: `body` (SymPy, in operand placeholders) became
+    `code`, whose operands print as `operands` and whose temporaries `t…` live in `block`."""
+
+    fn: str
+    body: sp.Expr
+    code: str
+    operands: dict
+    block: Block
 
 
 class Context:
@@ -171,6 +219,7 @@ class Context:
         self.placeholders: dict[sp.Basic, sp.Dummy] = {}
         self.operands: dict[sp.Dummy, sp.Basic] = {}
         self.helpers: set[str] = set()
+        self.printed: list[Printed] = []  # every formula as emitted, for `validate`
         self._bodies: dict[sp.Basic, sp.Expr] = {}
 
     def placeholder(self, operand) -> sp.Dummy:
@@ -186,7 +235,7 @@ class Context:
             body = e.fn.lam(*args)
             if e.fn.name in self.guarded:
                 body = _guard(body, args)
-            self._bodies[e] = sp.factor_terms(_fold_constants(body))
+            self._bodies[e] = _with_expm1(sp.factor_terms(_fold_constants(body)))
         return self._bodies[e]
 
 
@@ -258,11 +307,11 @@ class NumPyCodePrinter(NumPyPrinter):
         return super()._print(expr, **kwargs)
 
     def parenthesize(self, item, level, strict=False):
+        """`item`'s code, parenthesized by the Python precedence of the printed text (never by
+        SymPy's precedence of the node: a Piecewise can print as a comparison)."""
         code = self._print(item)  # printed once: the first pass counts every print
-        prec = precedence(item)
-        if _precedence(code) >= ATOM or not (prec < level or (not strict and prec <= level)):
-            return code
-        return f"({code})"
+        needed = next((py for sym, py in _SYMPY_TO_PYTHON if level >= sym), 0)
+        return wrap(code, needed + (0 if strict else 1))
 
     def _module_format(self, fqn, register=True):
         return "np." + fqn[len("numpy."):] if fqn.startswith("numpy.") else fqn
@@ -442,7 +491,13 @@ class NumPyCodePrinter(NumPyPrinter):
         return f"{E} / {S}"
 
     def _print_Elementwise(self, e):
-        return self._print(self.context.body(e))
+        code = self._print(self.context.body(e))
+        if self.counts is None:  # the emitted pass: recorded for translation validation
+            operands = {self.context.placeholder(op): wrap(self._print(op), ATOM)
+                        for op in e.operands}
+            self.context.printed.append(
+                Printed(e.fn.name, self.context.body(e), code, operands, self.block))
+        return code
 
     # ── scalar formulas, applied to whole arrays ──
     def _helper(self, name, arg):
@@ -457,6 +512,9 @@ class NumPyCodePrinter(NumPyPrinter):
 
     def _print_erf(self, e):
         return self._helper("_erf", e.args[0])
+
+    def _print_Expm1(self, e):
+        return f"np.expm1({self._print(e.args[0])})"
 
     def _print_ClampedLog(self, e):
         return self._helper("_log", e.args[0])
@@ -475,8 +533,32 @@ class NumPyCodePrinter(NumPyPrinter):
             code = f"{fn}({code}, {self._print(a)})"
         return code
 
+    def _print_Mul(self, e):
+        if len(e.args) == 2 and e.args[0] == -1 and _is_indicator(e.args[1]):
+            # −(x > k): NumPy cannot negate a boolean array, so {−1 if x > k; 0 otherwise}
+            (_, cond), _ = e.args[1].args
+            return self._print(sp.Piecewise((-1, cond), (0, True)))
+        return super()._print_Mul(e)
+
     def _print_Relational(self, e):
-        return f"{self._print(e.lhs)} {e.rel_op} {self._print(e.rhs)}"
+        op = {"==": "==", "!=": "!="}.get(e.rel_op, e.rel_op)
+        return f"{wrap(self._print(e.lhs), SUM)} {op} {wrap(self._print(e.rhs), SUM)}"
+
+    # boolean conditions (nested max/min): NumPy's element-wise &, |, ~ on boolean arrays
+    def _print_And(self, e):
+        return " & ".join(wrap(self._print(a), ATOM) for a in e.args)
+
+    def _print_Or(self, e):
+        return " | ".join(wrap(self._print(a), ATOM) for a in e.args)
+
+    def _print_Not(self, e):
+        return "~" + wrap(self._print(e.args[0]), ATOM)
+
+    def _print_BooleanTrue(self, e):
+        return "True"
+
+    def _print_BooleanFalse(self, e):
+        return "False"
 
     def _print_Pow(self, e, rational=False):
         base, exp = e.base, e.exp
@@ -489,7 +571,7 @@ class NumPyCodePrinter(NumPyPrinter):
             return f"(1 / {wrap(self._print(base ** -exp), UNARY)})"
         if exp.is_Integer:
             return f"{self.parenthesize(base, 60)}**{int(exp)}"
-        return f"{self.parenthesize(base, 60)}**{self._print(exp)}"
+        return f"{self.parenthesize(base, 60)}**{wrap(self._print(exp), UNARY)}"
 
     def _print_Piecewise(self, e):
         pieces = [(p.expr, p.cond) for p in e.args]
@@ -499,13 +581,15 @@ class NumPyCodePrinter(NumPyPrinter):
         if isinstance(cond, sp.StrictGreaterThan | sp.GreaterThan) and (a, b) == cond.args:
             return self._binary_fold("np.maximum", [a, b])  # {v if v > k; k otherwise}
         if (a, b) == (1, 0):
-            return self._print(cond)  # a boolean array: NumPy multiplies it as 0/1
+            return wrap(self._print(cond), ATOM)  # a boolean array: NumPy multiplies it as 0/1
         a, b = _clip_branches(cond, a, b)
         if a.is_number and b.is_number:  # both constants: take the dtype of the array tested
-            ref = wrap(self._print(cond.lhs), ATOM)
+            tested = cond.lhs if isinstance(cond, Relational) else min(cond.free_symbols, key=str)
+            ref = wrap(self._print(tested), ATOM)
+            integers = a.is_Integer and b.is_Integer
             a, b = (f"{ref}.dtype.type({self._print(v)})" if not v.is_Integer else self._print(v)
                     for v in (a, b))
-            if a.isdigit() and b.isdigit():
+            if integers:  # np.where of two ints would make an int64 array
                 a = f"{ref}.dtype.type({a})"
             return f"np.where({self._print(cond)}, {a}, {b})"
         return f"np.where({self._print(cond)}, {self._print(a)}, {self._print(b)})"
@@ -516,12 +600,22 @@ class NumPyCodePrinter(NumPyPrinter):
         return f"np.select([{conds}], [{values}], default={self._print(pieces[-1][0])})"
 
 
+def _is_indicator(e) -> bool:
+    """Whether `e` is {1 if c; 0 otherwise}, printed as the boolean array c."""
+    return (isinstance(e, sp.Piecewise) and len(e.args) == 2 and e.args[1].cond is sp.true
+            and (e.args[0].expr, e.args[1].expr) == (1, 0))
+
+
+_ORDER = (sp.StrictGreaterThan, sp.GreaterThan, sp.StrictLessThan, sp.LessThan)
+
+
 def _clip_branches(cond, a, b):
     """In {a if x > k; b otherwise}, evaluate b at min(x, k) and a at max(x, k) (when they are
     not polynomials): np.where computes both branches everywhere, and e^x must not overflow
     where it is not used."""
-    if not (isinstance(cond, Relational) and cond.lhs.is_Symbol and cond.rhs.is_number):
-        return a, b
+    if not (isinstance(cond, _ORDER) and cond.lhs.is_Symbol and cond.rhs.is_number
+            and isinstance(a, sp.Expr) and isinstance(b, sp.Expr)):
+        return a, b  # Eq/Ne have no side above or below; boolean branches are not clipped
     x, k = cond.lhs, cond.rhs
     above, below = (a, b) if isinstance(cond, sp.StrictGreaterThan | sp.GreaterThan) else (b, a)
     if not above.is_polynomial(x):

@@ -123,12 +123,22 @@ def _check_name(name) -> str:
     return name
 
 
+def _check_label(label) -> str:
+    """A printout symbol: short, printable, no quotes or backslashes. It reaches comments and
+    docstrings of generated code, where a line break would end the comment (issue 13)."""
+    if (not isinstance(label, str) or not 0 < len(label) <= 32 or not label.isprintable()
+            or any(c in label for c in "\\\"'")):
+        raise SpecError(f"an activation label is 1 to 32 printable characters without quotes or "
+                        f"backslashes, got {label!r}")
+    return label
+
+
 class CustomActivation(Activation):
     """An element-wise activation f(x, θ…) with optional learned scalars θ."""
 
     def __init__(self, name: str, formula, params=None, *, label: str | None = None):
         self.name = _check_name(name)
-        self.label = label or name
+        self.label = name if label is None else _check_label(label)
         if params is not None and not isinstance(params, dict):
             raise SpecError(f"params must be a dict {{name: initial value}}, got {params!r}")
         params = dict(params or {})

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 from functools import cache
 from numbers import Real
 
 import sympy as sp
 
+from ..algebra.formula import FLOAT_MAX, FLOAT_TINY
 from ..algebra.functions import cheapest_form, x, y
 from ..algebra.matexpr import ScalarFn
 from ..errors import SpecError
@@ -17,11 +19,21 @@ def exact(value, what: str) -> sp.Rational:
     """A user's number as an exact Rational (0.01 → 1/100), refusing NaN, inf and non-numbers."""
     if isinstance(value, bool) or not isinstance(value, Real | sp.Rational):
         raise SpecError(f"{what} must be a real number, got {value!r}")
-    if isinstance(value, sp.Rational):
-        return value
-    if not math.isfinite(value):
+    if isinstance(value, int | sp.Integer) and abs(int(value)) > FLOAT_MAX:
+        raise SpecError(f"{what} is outside the float64 range, got {value!r}")
+    if not isinstance(value, sp.Rational) and not math.isfinite(value):
         raise SpecError(f"{what} must be finite, got {value!r}")
-    return sp.Rational(repr(value)) if isinstance(value, float) else sp.Integer(value)
+    if isinstance(value, sp.Rational):
+        exact_value = value
+    elif isinstance(value, float):
+        exact_value = sp.Rational(repr(value))
+    else:
+        exact_value = sp.Integer(value)
+    magnitude = abs(Fraction(int(exact_value.p), int(exact_value.q)))
+    if magnitude and not FLOAT_TINY <= magnitude <= FLOAT_MAX:
+        raise SpecError(f"{what} is outside the float64 range (about 2.2e-308 to 1.8e308 in "
+                        f"magnitude), got {value!r}")
+    return exact_value
 
 
 class Layer:

@@ -31,11 +31,14 @@ only), `decay=all` (the same term over every parameter, as PyTorch's optimizers 
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 from pathlib import Path
 
 import sympy as sp
 
+from ..algebra.formula import exact_number
 from ..errors import SpecError
 from .activation import Activation, CustomActivation
 from .layers import ACTIVATIONS, Dense, Identity, Softmax
@@ -48,7 +51,6 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
-_NUMBER = re.compile(r"[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?")
 _WORD = re.compile(r"([a-z_]+)(?:\((.*)\))?", re.DOTALL)
 _OPTION = re.compile(r"([a-z_]+)=(.*)", re.DOTALL)
 OPTIONS = ("reduction", "weight_decay", "decay", "scale")
@@ -123,9 +125,8 @@ class _Tokens:
 
 
 def parse_number(text: str, what: str) -> sp.Rational:
-    if not _NUMBER.fullmatch(text):
-        raise SpecError(f"{what} must be a number like 0.1 or 1e-3, got {text!r}")
-    return sp.Rational(text)
+    """A spec number, exact; SpecError (fast) unless it is a finite float64."""
+    return exact_number(text, what)
 
 
 def layers_after(word: str, width: int, names: dict | None = None) -> list:
@@ -297,36 +298,74 @@ def parse(text: str) -> Network:
     return build(sizes, hidden, output, words[loss_i], **options)
 
 
+MAX_TOML_BYTES = 1 << 20  # a spec file is a few lines; a megabyte is plenty
+
+
+def _read_toml(path: Path) -> dict:
+    """The TOML table in `path`: a regular UTF-8 file of at most MAX_TOML_BYTES, read without
+    blocking (a FIFO or a device is an error, not a hang); SpecError for anything else."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as e:
+        raise SpecError(f"cannot read {path}: {e.strerror}") from None
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            raise SpecError(f"{path} is not a regular file")
+        raw = f.read(MAX_TOML_BYTES + 1)
+    if len(raw) > MAX_TOML_BYTES:
+        raise SpecError(f"{path} is larger than {MAX_TOML_BYTES // 1024} KiB; a spec is a few "
+                        "lines")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise SpecError(f"{path} is not UTF-8 text (byte {e.start})") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise SpecError(f"{path} is not valid TOML: {e}") from None
+    except RecursionError:
+        raise SpecError(f"{path} nests too deeply") from None
+
+
+def _typed(path, data, key, kind, what):
+    value = data.get(key)
+    if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
+        raise SpecError(f"{path}: {key!r} must be {what}, got {value!r}")
+    return value
+
+
 def load(path) -> Network:
     """A network from a TOML file (see the module docstring)."""
     path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as e:
-        raise SpecError(f"cannot read {path}: {e.strerror}") from None
-    except tomllib.TOMLDecodeError as e:
-        raise SpecError(f"{path} is not valid TOML: {e}") from None
-    data = data.get("network", data)
+    data = _read_toml(path)
+    if "network" in data:
+        if not isinstance(data["network"], dict):
+            raise SpecError(f"{path}: [network] must be a table, got {data['network']!r}")
+        others = sorted(set(data) - {"network"})
+        if others:
+            raise SpecError(f"{path}: unknown keys {others} beside [network]")
+        data = data["network"]
     if "spec" in data:
-        return parse(data["spec"])
+        others = sorted(set(data) - {"spec"})
+        if others:
+            raise SpecError(f"{path}: unknown keys {others} beside 'spec' (the spec string "
+                            "says everything)")
+        return parse(_typed(path, data, "spec", str, "a string like \"2-3-1 sigmoid mse\""))
     known = {"sizes", "hidden", "output", "loss", *OPTIONS}
     unknown = sorted(set(data) - known)
     if unknown:
         raise SpecError(f"{path}: unknown keys {unknown}; allowed: {sorted(known)}")
     sizes = data.get("sizes")
-    if not isinstance(sizes, list) or not all(isinstance(n, int) and n > 0 for n in sizes):
+    if not isinstance(sizes, list) or not all(
+            isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in sizes):
         raise SpecError(f"{path}: 'sizes' must be a list of positive integers, got {sizes!r}")
-    wd, scale = data.get("weight_decay", 0), data.get("scale", 1)
-    return build(
-        sizes,
-        data.get("hidden"),
-        data.get("output"),
-        data.get("loss", "mse"),
-        data.get("reduction", "mean"),
-        parse_number(repr(wd), "weight_decay") if isinstance(wd, int | float) else wd,
-        data.get("decay", "weights"),
-        parse_number(repr(scale), "scale") if isinstance(scale, int | float) else scale,
-    )
+    for key in ("hidden", "output", "loss", "reduction", "decay"):
+        _typed(path, data, key, str, "a string")
+    for key in ("weight_decay", "scale"):
+        _typed(path, data, key, int | float, "a number")
+    numbers = {k: parse_number(repr(data[k]), k) for k in ("weight_decay", "scale") if k in data}
+    return build(sizes, data.get("hidden"), data.get("output"), data.get("loss", "mse"),
+                 data.get("reduction", "mean"), decay=data.get("decay", "weights"), **numbers)
 
 
 def network_from(spec) -> Network:
