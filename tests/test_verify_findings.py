@@ -297,3 +297,15 @@ def test_l2_on_every_parameter_is_identified_and_a_forgotten_bias_term_named():
     report = sn.verify(grads, loss=loss, params=p, X=X, Y=Y)
     assert {r.name: r.kind for r in report.failures} == {"b1": "l2_missing", "b2": "l2_missing"}
     assert any("biases too" in n for n in report.notes), report.notes
+
+
+@pytest.mark.parametrize("call", [
+    lambda: sn.check("2-3-1 tanh mse", seed=-1),
+    lambda: sn.verify(ce_grads, loss=ce_loss, params=make()[0], X=make()[1], Y=make()[2],
+                      seed=-1),
+    lambda: sn.train(sn.compile("4-5-2 tanh softmax_ce"), sn.compile("4-5-2 tanh softmax_ce")
+                     .init(0), make()[1], make()[2], epochs=1, seed=-1, progress=False),
+])
+def test_a_negative_seed_is_a_clear_error_in_the_python_api(call):
+    with pytest.raises(sn.DataError, match="seed must be a non-negative integer"):
+        call()

@@ -34,6 +34,7 @@ import numpy as np
 from ..codegen.model import compile
 from ..codegen.module import dtype_of
 from ..errors import DataError
+from ..nn.data import check_seed
 from .finite_diff import GRAD_ROUNDING_ULPS, eps_of
 from .kinks import Kinks
 from .reference import Reference, _derivation, _f64, _MeasuredRounding, _nearby
@@ -112,6 +113,7 @@ def check(net, *, seed: int = 0, batch: int = 4, dtype=np.float64, exact: bool |
     TOML path or Derivation) at random parameters and data; see the module docstring."""
     if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
         raise DataError(f"batch must be a positive integer, got {batch!r}")
+    seed = check_seed(seed)
     d = _derivation(net)
     network = d.network
     model = compile(d, dtype_of(dtype))

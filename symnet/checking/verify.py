@@ -24,6 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import DataError, SymnetError
+from ..nn.data import check_seed
 from .diagnose import Truth, shape_diagnosis
 from .finite_diff import Loss, call_user, eps_of
 from .finite_diff import _changed as changed_inputs
@@ -67,7 +68,7 @@ def verify(grads, *, loss=None, params, X, Y, reference=None, net=None, weight_d
         weight_decay = reference.weight_decay if weight_decay is None else weight_decay
     if reference is None and loss is None:
         raise TypeError("verify needs loss= (finite differences) or reference= (exact gradients)")
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_seed(seed))
     mode = "reference" if reference is not None else "finite differences"
     n_params = sum(int(np.size(p)) for p in params.values())
     g = _gradients(grads, params, X, Y)

@@ -124,3 +124,11 @@ def _one_hot(labels: np.ndarray, n_classes: int) -> np.ndarray:
     if lo < 0 or hi > n_classes - 1:
         raise DataError(f"class labels must lie in 0..{n_classes - 1}, got {lo:g}..{hi:g}")
     return np.eye(n_classes)[labels.astype(np.intp)]
+
+
+def check_seed(seed) -> int:
+    """A random seed: a non-negative integer (NumPy's generators refuse others with a
+    traceback far from the call that passed it)."""
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise DataError(f"seed must be a non-negative integer, got {seed!r}")
+    return int(seed)

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import DataError, SpecError
-from ..nn.data import has_batchnorm
+from ..nn.data import check_seed, has_batchnorm
 
 OPTIMIZERS = ("sgd", "momentum", "adam")
 
@@ -136,6 +136,7 @@ def train(model, params, X, Y, epochs=100, lr=0.1, batch_size=32, optimizer="sgd
     if not isinstance(model, Model):
         model = compile(model)
     _check_options(epochs, lr, batch_size, optimizer)
+    seed = check_seed(seed)
     params, X, Y = model.check(params, X, Y)
     if test is not None:
         _, X_test, Y_test = model.check(params, *test)
