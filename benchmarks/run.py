@@ -252,7 +252,8 @@ def step_section() -> str:
             row = [spec.replace(" relu softmax_ce", ""), batch, np.dtype(dtype).name,
                    *(f"{t[k] * 1e3:.3g}" for k in steps),
                    f"{ratio(times, 'generated', 'hand'):.2f}"]
-            row += [f"{ratio(times, 'generated', 'torch'):.2f}"] * bool(torch)
+            if torch:  # (without PyTorch its column is left out)
+                row.append(f"{ratio(times, 'generated', 'torch'):.2f}")
             row += [f"{ratio(times, 'generated', 'floor'):.2f}",
                     f"{flops / t['generated'] / 1e9:.1f}"]
             rows.append(row)
