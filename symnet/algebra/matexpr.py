@@ -9,6 +9,9 @@ four more, kept as plain SymPy nodes so that printers, `xreplace` and hashing wo
   printing) beside its formula.
 - `SumEntries(M)`: the scalar sum of all entries (losses are sums).
 - `Softmax(Z)` and `LogSumExp(Z)`: row-wise, one sample per row.
+- `Op`: the base of a layer family's own operations (convolution, pooling, a recurrence, …),
+  which carry their printing, code and exact value with them (see its docstring), so that a new
+  layer family is new files, not edits to every printer.
 
 `B` is the batch size: symbolic, so one derivation serves every batch.
 """
@@ -96,3 +99,28 @@ class LogSumExp(_RowWise):
     """Row-wise log-sum-exp, a column: LSE(Z)ᵢ = log Σₖ exp(Zᵢₖ)."""
 
     shape = property(lambda self: (self.arg.shape[0], 1))
+
+
+class Op(MatrixExpr):
+    """A layer family's own matrix operation: convolution, pooling, a recurrence, attention.
+
+    Symbolically every tensor is a matrix with one sample per row (an image (C, H, W) is a row
+    of C·H·W entries in PyTorch's flattening order), so the tape, the chain rule and the
+    printers handle it like any other intermediate. A subclass says how it is shown, computed
+    and generated, by these methods (the printers find them by SymPy's `printmethod` protocol):
+
+    - `shape`: (rows, cols) of the matrix it stands for;
+    - `_sympystr(printer)` and `_latex(printer)`: its printed forms (Unicode and LaTeX);
+    - `_numpycode(printer)`: NumPy code for it, printing operands with `printer._print`;
+    - `_exact_value(ev, batch)`: its exact value as an `sp.ImmutableMatrix`, with `ev(operand)`
+      giving each operand's value, for `derivation.evaluate`;
+    - `ndim`: the ndim of the NumPy array its code gives (2 unless it says otherwise).
+
+    Its numeric parameters (stride, padding, shapes) are SymPy `Integer`/`Tuple` arguments, so
+    that hashing, equality and `xreplace` see them.
+    """
+
+    ndim = 2
+
+    def _exact_value(self, ev, batch):
+        raise NotImplementedError(f"{type(self).__name__} has no exact value")

@@ -436,7 +436,7 @@ class NumPyCodePrinter(NumPyPrinter):
                 ops = e.operands if isinstance(e, Elementwise) else e.args
                 memo[e] = max(self.ndim(a) for a in ops if a.is_Matrix)
             else:
-                memo[e] = 2
+                memo[e] = getattr(e, "ndim", 2)  # an `Op` may print as another ndim
         return memo[e]
 
     def _scaled(self, coeff, product: str) -> str:
