@@ -39,6 +39,9 @@ class Tape:
     weights: list[str] = field(default_factory=list)  # the params that L2 weight decay applies to
     shapes: dict[str, tuple] = field(default_factory=dict)  # each param's NumPy shape
     names: set[str] = field(default_factory=set)  # every name defined so far
+    # Each intermediate's per-sample shape where it is not flat: an image (C, H, W) is a
+    # (B, C·H·W) matrix on the tape, and its layers read (C, H, W) here.
+    sample_shapes: dict = field(default_factory=dict)
 
     @classmethod
     def start(cls, n_in: int, n_out: int) -> Tape:

@@ -60,9 +60,8 @@ def init_scheme(net) -> dict[str, str]:
 
 def _initial_values(net) -> dict[str, list[float]]:
     """Learned scalars' declared starting values (custom activations' θ), by name."""
-    values, k = {}, 0
-    for layer in net.layers:
-        k += isinstance(layer, Dense)
+    values = {}
+    for layer, k in zip(net.layers, net.numbers):
         if hasattr(layer, "initial"):
             values.update({n: [float(v) for v in np.ravel(a)] for n, a in layer.initial(k).items()})
     return values
@@ -119,9 +118,8 @@ MOMENTUM = 0.1  # PyTorch's BatchNorm1d default: running = (1 − m)·running + 
 
 def batchnorms(net) -> list[tuple[int, int, float]]:
     """(k, width, eps) of each BatchNorm layer, k the dense layer it follows."""
-    out, k = [], 0
-    for layer in net.layers:
-        k += isinstance(layer, Dense)
+    out = []
+    for layer, k in zip(net.layers, net.numbers):
         if type(layer).__name__ == "BatchNorm":
             out.append((k, layer.n, float(layer.eps)))
     return out

@@ -37,13 +37,28 @@ def exact(value, what: str) -> sp.Rational:
 
 
 class Layer:
-    """A step of the forward pass. `record` writes it on the tape and returns its output."""
+    """A step of the forward pass. `record` writes it on the tape and returns its output.
+
+    `numbered` layers (those with weights: Dense, Conv2d, RNN, …) take the next number k, so
+    their parameters are W{k}, b{k}; the layers after one (activations, normalizations) share
+    its k (A{k} = σ(Z{k}), gamma{k}). A tensor's per-sample shape travels beside it: the tape
+    holds each intermediate as a (B, n) matrix, and `tape.sample_shapes[A]` says that n is, say,
+    C·H·W of an image (C, H, W)."""
+
+    numbered = False
 
     def record(self, tape, A, k: int):
         raise NotImplementedError
 
     def out_width(self, n_in: int) -> int:
         return n_in
+
+    def out_shape(self, in_shape: tuple[int, ...]) -> tuple[int, ...]:
+        """The per-sample shape of the output for an input of per-sample shape `in_shape`.
+        By default a layer keeps the shape when it keeps the width, else its output is flat."""
+        n_in = math.prod(in_shape)
+        n_out = self.out_width(n_in)
+        return in_shape if n_out == n_in else (n_out,)
 
 
 @cache

@@ -17,6 +17,8 @@ class Dense(Layer):
     """Z = A W + 𝟙 bᵀ with W of shape (n_in, n_out) and b of shape (n_out,); with
     `bias=False`, Z = A W (a layer before BatchNorm, whose mean would remove any bias)."""
 
+    numbered = True
+
     def __init__(self, n_in: int, n_out: int, bias: bool = True):
         for what, n in (("n_in", n_in), ("n_out", n_out)):
             if isinstance(n, bool) or not isinstance(n, int) or n < 1:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from functools import cached_property
 
@@ -16,27 +17,32 @@ from .losses import Loss
 class Network:
     """`Network([Dense(2, 3), Sigmoid(), Dense(3, 1), Sigmoid()], loss=MSE())`.
 
-    Dense layers are numbered from 1 in forward order (`W1, b1, W2, b2, …`); an activation
-    belongs to the dense layer before it (A1 = σ(Z1))."""
+    Layers with weights are numbered from 1 in forward order (`W1, b1, W2, b2, …`); a layer
+    without weights belongs to the numbered layer before it (A1 = σ(Z1)). A network that starts
+    with a Dense layer takes its input width from it; otherwise say each sample's shape with
+    `input_shape=` (an image (C, H, W), a sequence (T, n))."""
 
-    def __init__(self, layers: Sequence[Layer], loss: Loss):
+    def __init__(self, layers: Sequence[Layer], loss: Loss, input_shape=None):
         layers = tuple(layers)
-        if not layers or not isinstance(layers[0], Dense):
-            raise SpecError("a network starts with a Dense layer")
         for i, layer in enumerate(layers):
             if not isinstance(layer, Layer):
                 raise SpecError(f"layer {i + 1} is {layer!r}, not a symnet layer")
         if not isinstance(loss, Loss):
             raise SpecError(f"loss must be a symnet loss such as MSE(), got {loss!r}")
-        width = layers[0].n_in
+        if not layers or not layers[0].numbered:
+            raise SpecError("a network starts with a layer that has weights (Dense, …)")
+        self.input_shape = _input_shape(layers[0], input_shape)
+        shape = self.input_shape
         for i, layer in enumerate(layers):
-            if isinstance(layer, Dense) and layer.n_in != width:
+            width = math.prod(shape)
+            if isinstance(layer, Dense) and (len(shape) != 1 or layer.n_in != width):
                 raise ShapeError(
                     f"layer {i + 1} ({layer!r}) expects {layer.n_in} inputs, but the layer "
-                    f"before it gives {width}: shapes (B, {width}) and ({layer.n_in}, "
-                    f"{layer.n_out}) do not multiply"
+                    f"before it gives {_shown(shape)}: shapes (B, {_shown(shape)}) and "
+                    f"({layer.n_in}, {layer.n_out}) do not multiply"
+                    + ("; put a Flatten() before it" if len(shape) != 1 else "")
                 )
-            width = layer.out_width(width)
+            shape = tuple(layer.out_shape(shape))
         last = _last(layers)
         if loss.needs_probabilities and getattr(last, "name", None) != loss.probabilities_from:
             raise SpecError(
@@ -49,25 +55,41 @@ class Network:
                 "softmax layer, or use ce for a loss on probabilities"
             )
         self.layers, self.loss = layers, loss
-        self.n_in, self.n_out = layers[0].n_in, width
+        self.n_in, self.n_out = math.prod(self.input_shape), math.prod(shape)
         self.record()  # refuses two layers that define the same name (W1, beta1, A1, …)
 
+    @property
+    def numbers(self) -> tuple[int, ...]:
+        """Each layer's number k: that of the last layer with weights at or before it."""
+        out, k = [], 0
+        for layer in self.layers:
+            k += layer.numbered
+            out.append(k)
+        return tuple(out)
+
     def __repr__(self):
-        return f"Network({list(self.layers)!r}, loss={self.loss!r})"
+        shape = "" if self._input_from_first_layer else f", input_shape={self.input_shape}"
+        return f"Network({list(self.layers)!r}, loss={self.loss!r}{shape})"
+
+    @property
+    def _input_from_first_layer(self) -> bool:
+        return self.input_shape == (getattr(self.layers[0], "n_in", None),)
 
     def __eq__(self, other):
-        return isinstance(other, Network) and (self.layers, self.loss) == (
+        return isinstance(other, Network) and (self.layers, self.loss, self.input_shape) == (
             other.layers,
             other.loss,
+            other.input_shape,
         )
 
     def record(self) -> Tape:
         """Write the forward pass, loss included, on a fresh tape."""
         tape = Tape.start(self.n_in, self.n_out)
-        A, k = tape.X, 0
-        for layer in self.layers:
-            k += isinstance(layer, Dense)
-            A = layer.record(tape, A, k)
+        A, shape = tape.X, self.input_shape
+        for layer, k in zip(self.layers, self.numbers):
+            if len(shape) != 1:
+                tape.sample_shapes[A] = shape
+            A, shape = layer.record(tape, A, k), tuple(layer.out_shape(shape))
         self.loss.record(tape, A)
         return tape
 
@@ -94,6 +116,32 @@ class Network:
     @property
     def activations(self) -> list[Activation]:
         return [layer for layer in self.layers if isinstance(layer, Activation)]
+
+
+def _input_shape(first: Layer, input_shape) -> tuple[int, ...]:
+    """Each sample's shape: as given, or the first layer's input width."""
+    if input_shape is None:
+        if not hasattr(first, "n_in"):
+            raise SpecError(f"say each sample's shape with input_shape= (the first layer, "
+                            f"{first!r}, does not fix it)")
+        return (first.n_in,)
+    if isinstance(input_shape, int) and not isinstance(input_shape, bool):
+        input_shape = (input_shape,)
+    if not isinstance(input_shape, tuple | list) or not input_shape or not all(
+        isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in input_shape
+    ):
+        raise ShapeError(f"input_shape must be a tuple of positive integers such as (1, 8, 8), "
+                         f"got {input_shape!r}")
+    input_shape = tuple(input_shape)
+    n_in = getattr(first, "n_in", None)
+    if isinstance(first, Dense) and input_shape != (n_in,):
+        raise ShapeError(f"input_shape {input_shape} does not match the first layer "
+                         f"{first!r}, which takes {n_in} inputs")
+    return input_shape
+
+
+def _shown(shape) -> str:
+    return str(shape[0]) if len(shape) == 1 else "×".join(map(str, shape))
 
 
 def _last(layers):
