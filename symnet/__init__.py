@@ -14,6 +14,7 @@ from .codegen.model import Model, compile
 from .codegen.module import codegen
 from .derivation.chain import Derivation, Equation, derive
 from .errors import DataError, ShapeError, SpecError, SymnetError
+from .nn.conv import AvgPool2d, Conv2d, Flatten, MaxPool2d
 from .nn.layers import (
     ELU,
     GELU,
@@ -44,21 +45,25 @@ from .training.train import train
 
 __all__ = [
     "Activation",
+    "AvgPool2d",
     "BCEWithLogits",
     "BatchNorm",
     "CheckReport",
+    "Conv2d",
     "BinaryCrossEntropy",
     "DataError",
     "Dense",
     "Derivation",
     "ELU",
     "Equation",
+    "Flatten",
     "GELU",
     "CrossEntropy",
     "Identity",
     "LayerNorm",
     "LeakyReLU",
     "MSE",
+    "MaxPool2d",
     "Model",
     "Network",
     "ParamResult",

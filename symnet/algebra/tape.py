@@ -47,12 +47,15 @@ class Tape:
     def start(cls, n_in: int, n_out: int) -> Tape:
         return cls(X=sp.MatrixSymbol("X", B, n_in), Y=sp.MatrixSymbol("Y", B, n_out))
 
-    def param(self, name: str, rows: int, cols: int | None = None, *, decays: bool = False):
+    def param(self, name: str, rows: int, cols: int | None = None, *, decays: bool = False,
+              shape: tuple | None = None):
         """A weight matrix (rows, cols), or a vector (rows,) when cols is None. Vectors are
-        columns symbolically, so that 𝟙bᵀ is a matrix product, and 1-D arrays in NumPy."""
+        columns symbolically, so that 𝟙bᵀ is a matrix product, and 1-D arrays in NumPy.
+        `shape`: the NumPy shape where it is not the matrix's (a conv kernel (O, C, kh, kw)
+        is the (O, C·kh·kw) matrix of its rows)."""
         self._claim(name)
         self.params[name] = sp.MatrixSymbol(name, rows, 1 if cols is None else cols)
-        self.shapes[name] = (rows,) if cols is None else (rows, cols)
+        self.shapes[name] = shape or ((rows,) if cols is None else (rows, cols))
         if decays:
             self.weights.append(name)
         return self.params[name]

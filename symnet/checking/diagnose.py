@@ -29,6 +29,8 @@ KINDS = {
     "partial": "only some entries (rows, columns, samples) are wrong",
     "loss_gradient_wrong": "the gradient of the loss at the output is wrong",
     "normalization_wrong": "the backward pass of a BatchNorm/LayerNorm is wrong",
+    "operation_wrong": "a convolution's or pooling layer's backward operation is wrong (kernel "
+                       "not flipped, stride or padding mishandled, gradient misrouted)",
     "zero": "the gradient is all zeros",
     "other": "wrong, in no pattern symnet recognizes",
 }

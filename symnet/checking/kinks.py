@@ -7,6 +7,10 @@ subgradient. A checker must therefore know, exactly, when a pre-activation sits 
 close to one that a finite-difference step or float rounding crosses it), and report it as a
 kink with the convention used, never as a wrong gradient.
 
+Operations may declare kinks too: a max-pool window whose two largest entries tie is one (the
+gradient goes to one of them by convention); such an `Op` has `kink_distance`, and its input
+is watched as an `OpSite`.
+
 `Kinks(derivation)` finds the pre-activations feeding kinked activations, generates one small
 NumPy function computing them (through the same printer as all generated code), and
 `find(params, X, rel)` lists the entries with |Z − kink| ≤ rel · max(1, max |Z|).
@@ -50,6 +54,34 @@ class Site:
         return f"{text} = {value:.6g}, between the one-sided slopes {left:.6g} and {right:.6g}"
 
 
+    def distance(self, Z):
+        return np.abs(Z - self.at)
+
+    @property
+    def what(self) -> str:
+        return f"on {self.layer.label}'s kink at {_num(self.at)}"
+
+
+@dataclass(frozen=True)
+class OpSite:
+    """An operation's own kinks (a max-pool window's tie): the `Op` in the forward equation of
+    `Z`'s consumer says, by `kink_distance(Z)`, how far each of its cases is from one."""
+
+    Z: str
+    op: object  # the Op (e.g. algebra.conv.MaxPool2dOp) reading Z
+
+    def distance(self, Z):
+        return self.op.kink_distance(Z)
+
+    @property
+    def what(self) -> str:
+        return f"at {self.op.kink_what}"
+
+    @property
+    def convention(self) -> str:
+        return self.op.kink_convention
+
+
 @dataclass(frozen=True)
 class Hit:
     site: Site
@@ -57,11 +89,16 @@ class Hit:
     first: tuple  # (index, value) of up to MAX_LISTED of them
 
     def __str__(self):
+        if isinstance(self.site, OpSite):  # cases of an operation: windows of a max-pool
+            cases = ", ".join(f"window {list(i)}: gap {v:.3g}" for i, v in self.first)
+            more = f" and {self.n - len(self.first)} more" if self.n > len(self.first) else ""
+            return (f"{self.n} window{'' if self.n == 1 else 's'} of {self.site.Z} "
+                    f"{self.site.what} ({cases}{more})")
         entries = ", ".join(f"{self.site.Z}[{', '.join(map(str, i))}] = {v:.3g}"
                             for i, v in self.first)
         more = f" and {self.n - len(self.first)} more" if self.n > len(self.first) else ""
-        return (f"{self.n} entr{'y' if self.n == 1 else 'ies'} of {self.site.Z} on "
-                f"{self.site.layer.label}'s kink at {_num(self.site.at)} ({entries}{more})")
+        return (f"{self.n} entr{'y' if self.n == 1 else 'ies'} of {self.site.Z} "
+                f"{self.site.what} ({entries}{more})")
 
 
 def _num(v) -> str:
@@ -86,6 +123,8 @@ def _sites(derivation) -> list[Site]:
                 except TypeError:  # a kink that moves with a learned θ: not declared as a number
                     continue
                 sites.append(Site(str(rhs.operands[0].name), layer, at))
+        elif hasattr(rhs, "kink_distance") and rhs.args[0].is_symbol:  # an Op's own kinks
+            sites.append(OpSite(str(rhs.args[0].name), rhs))
     return sites
 
 
@@ -109,9 +148,12 @@ class Kinks:
         for s in self.sites:
             Z = np.asarray(values[s.Z])
             margin = rel * max(1.0, float(np.max(np.abs(Z))))
-            near = np.argwhere(np.abs(Z - s.at) <= margin)
-            if len(near):
-                first = tuple((tuple(map(int, i)), float(Z[tuple(i)])) for i in near[:MAX_LISTED])
+            distance = s.distance(Z)
+            near = np.argwhere(distance <= margin)
+            if len(near):  # entries of Z, or (for an OpSite) the cases it counts, e.g. windows
+                values_at = Z if distance.shape == Z.shape else distance
+                first = tuple((tuple(map(int, i)), float(values_at[tuple(i)]))
+                              for i in near[:MAX_LISTED])
                 hits.append(Hit(s, len(near), first))
         return hits
 
@@ -136,4 +178,4 @@ def _generated(derivation, names):
     return module.intermediates
 
 
-__all__ = ["Hit", "Kinks", "Site"]
+__all__ = ["Hit", "Kinks", "OpSite", "Site"]

@@ -271,6 +271,16 @@ def l2_term_wrong(d):
                {eq.name: MatAdd(MatMul(2 * l2.args[0], W), *rest)})
 
 
+def operation_mistake(d):
+    """The classic mistakes in a layer family's own backward operations (a convolution's
+    kernel not flipped, its stride or padding mishandled, a pooling gradient misrouted): an
+    `Op` in a backward equation lists them itself, by `mutations()`, as edited copies."""
+    for eq in d.backward:
+        for node in sp.preorder_traversal(eq.rhs):
+            for _, title, wrong in getattr(node, "mutations", lambda: ())():
+                yield title, {eq.name: _sub(eq.rhs, node, wrong)}
+
+
 KIND_OF = {  # mutant → the kind of mistake it is
     "activation_derivative_missing": "activation_derivative_missing",
     "derivative_at_output": "activation_derivative_at_output",
@@ -280,6 +290,7 @@ KIND_OF = {  # mutant → the kind of mistake it is
     "loss_gradient_scale": "scaled",
     "bias_not_summed": "bias_not_summed",
     "weight_gradient_transposed": "transposed",
+    "operation_mistake": "operation_wrong",
 }
 
 MUTANTS = (
@@ -292,6 +303,7 @@ MUTANTS = (
     bias_not_summed,
     weight_gradient_transposed,
     l2_term_wrong,
+    operation_mistake,
 )
 
 

@@ -23,7 +23,14 @@ import numpy as np
 
 from ..derivation.chain import derivation_of
 from ..errors import DataError
-from ..nn.data import check_batch, check_batch_size, check_inputs, check_params, has_batchnorm
+from ..nn.data import (
+    check_batch,
+    check_batch_size,
+    check_inputs,
+    check_params,
+    flat_samples,
+    has_batchnorm,
+)
 from .module import dtype_of, module_source
 
 # The fast path's NaN/inf test: Σ aᵢ² (BLAS, one pass, no temporary) is finite iff every entry
@@ -125,6 +132,8 @@ class Model:
             names, shapes, n_in, n_out, loss, min_batch, eye = self._fast
         if type(params) is not dict or len(params) != len(names):
             return None
+        if type(X) is np.ndarray and X.ndim > 2:  # images (B, C, H, W): one row per sample
+            X = flat_samples(self.network, X)
         try:
             arrays = [params[k] for k in names]
         except KeyError:

@@ -48,10 +48,9 @@ def probability_fns(net) -> set[str]:
 
 def init_scheme(net) -> dict[str, str]:
     """{W name: "he" or "glorot"}, by the activation that follows each dense layer."""
-    schemes, k = {}, 0
-    for i, layer in enumerate(net.layers):
-        if isinstance(layer, Dense):
-            k += 1
+    schemes = {}
+    for i, (layer, k) in enumerate(zip(net.layers, net.numbers)):
+        if isinstance(layer, Dense) or type(layer).__name__ == "Conv2d":
             after = net.layers[i + 1] if i + 1 < len(net.layers) else None
             name = after.name if isinstance(after, Activation) else None
             schemes[f"W{k}"] = "he" if name in RELU_LIKE else "glorot"
@@ -179,7 +178,8 @@ def _init_function(net, shapes, dtype_name) -> str:
     ]
     for name, shape in shapes.items():
         if name in schemes:
-            n_in, n_out = shape
+            n_in, n_out = shape if len(shape) == 2 else (  # a conv kernel (out, in, kh, kw)
+                shape[1] * shape[2] * shape[3], shape[0] * shape[2] * shape[3])
             if schemes[name] == "he":
                 value = f"rng.normal(0.0, np.sqrt(2 / {n_in}), size={shape})"
             else:

@@ -322,6 +322,12 @@ class NumPyCodePrinter(NumPyPrinter):
             f"_print_{type(expr).__name__} method"
         )
 
+    def helper(self, name: str, source: str):
+        """Use the helper function `name` (defined by `source`) in the generated code: how an
+        `Op` (convolution, pooling, …) brings the NumPy function its code calls."""
+        HELPERS.setdefault(name, source)
+        self.context.helpers.add(name)
+
     # ── names and numbers ──
     def _print_MatrixSymbol(self, e):
         return e.name

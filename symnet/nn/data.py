@@ -63,11 +63,26 @@ def check_params(net, params, *, allow_exact: bool = False) -> dict[str, np.ndar
     return out
 
 
+def flat_samples(net, X: np.ndarray) -> np.ndarray:
+    """X as (B, n_in): a batch shaped (B, *input_shape), images (B, C, H, W) say, becomes one
+    row per sample in PyTorch's flattening order (a view, no copy)."""
+    shape = tuple(getattr(net, "input_shape", ()))
+    if len(shape) > 1 and X.shape[1:] == shape:
+        return X.reshape(X.shape[0], -1)
+    return X
+
+
+def _needs(net) -> str:
+    shape = tuple(getattr(net, "input_shape", ()))
+    alt = f" or (B, {', '.join(map(str, shape))})" if len(shape) > 1 else ""
+    return f"(B, {net.n_in}){alt}"
+
+
 def check_inputs(net, X, *, allow_exact: bool = False) -> np.ndarray:
     """X alone (for a forward pass), checked as `check_batch` checks it."""
-    X = _as_array(X, "X", allow_exact)
+    X = flat_samples(net, _as_array(X, "X", allow_exact))
     if X.ndim != 2 or X.shape[1] != net.n_in:
-        raise ShapeError(f"X has shape {X.shape}, the network needs (B, {net.n_in})")
+        raise ShapeError(f"X has shape {X.shape}, the network needs {_needs(net)}")
     if X.shape[0] == 0:
         raise DataError("X is empty: the batch needs at least one row")
     return X
@@ -90,10 +105,10 @@ def check_batch_size(net, B: int):
 def check_batch(net, X, Y, *, allow_exact: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """X as (B, n_in) and Y as (B, n_out), converting class labels to one-hot rows for
     softmax cross-entropy and a 1-D Y to a column for single-output networks."""
-    X = _as_array(X, "X", allow_exact)
+    X = flat_samples(net, _as_array(X, "X", allow_exact))
     Y = _as_array(Y, "Y", allow_exact)
     if X.ndim != 2 or X.shape[1] != net.n_in:
-        raise ShapeError(f"X has shape {X.shape}, the network needs (B, {net.n_in})")
+        raise ShapeError(f"X has shape {X.shape}, the network needs {_needs(net)}")
     if X.shape[0] == 0:
         raise DataError("X is empty: the batch needs at least one row")
     loss = net.loss.name
