@@ -28,7 +28,8 @@ def run(name, timeout=60):
 
 
 def test_every_example_is_tested():
-    tested = {"print_equations", "digits_standalone", "find_the_bug", "custom_activation"}
+    tested = {"print_equations", "digits_standalone", "find_the_bug", "custom_activation",
+              "cnn_digits"}
     assert {p.stem for p in (ROOT / "examples").glob("*.py")} <= tested
 
 
@@ -68,3 +69,15 @@ def test_custom_activation():
     assert "dbeta1 = " in out and "all gradients match" in out  # generated, checked
     assert float(out.split("test accuracy ")[1].split("%")[0]) > 90  # trained
     assert float(out.split("β1 learned: ")[1].split()[0]) != 1.0
+
+
+@pytest.mark.slow
+def test_cnn_digits():
+    out = run("cnn_digits", timeout=300)
+    if not HAS_SKLEARN:
+        assert out.startswith("skipped:") and "scikit-learn" in out
+        return
+    assert "∂L/∂W1 = pad₁(X) ⋆ δ1" in out and "route₂(∂L/∂P1 → max A1)" in out
+    assert "generated vs finite differences): ok" in out
+    accuracy = float(out.split("test accuracy: ")[1].split("%")[0])
+    assert accuracy >= 98
