@@ -473,13 +473,13 @@ class AvgPool2dOp(_Pool):
 
 class MaxPoolGrad(_Windowed):
     """∂L/∂A = route_k(G → max A): each window's gradient to the (first) maximum of A's window,
-    summed where windows overlap. Flag `every` 0; 1 is the mistake of sending it to every
-    entry of the window."""
+    summed where windows overlap; P, the forward output, is an operand for the code only. Flag
+    `every` 0; 1 is the mistake of sending it to every entry of the window."""
 
     nflags = 1
 
-    def __new__(cls, G, A, every, geometry):
-        return Basic.__new__(cls, G, A, *_flags(every),
+    def __new__(cls, G, A, P, every, geometry):
+        return Basic.__new__(cls, G, A, P, *_flags(every),
                              geometry.tuple() if isinstance(geometry, Geometry) else geometry)
 
     @property
@@ -488,12 +488,12 @@ class MaxPoolGrad(_Windowed):
         return (self.args[0].shape[0], g.C * g.H * g.W)
 
     def _sympystr(self, p):
-        G, A = (p._print(a) for a in self.operands)
+        G, A = (p._print(a) for a in self.operands[:2])
         sub = _pool_name(self.geometry)
         return f"up{sub}({G})" if self.flags[0] else f"route{sub}({G} → max {A})"
 
     def _latex(self, p):
-        G, A = (p._print(a) for a in self.operands)
+        G, A = (p._print(a) for a in self.operands[:2])
         g = self.geometry
         sub = g.kh if g.stride == g.kh else f"{g.kh},{g.stride}"
         if self.flags[0]:
@@ -503,12 +503,12 @@ class MaxPoolGrad(_Windowed):
     def _numpycode(self, p):
         g = self.geometry
         p.helper("_maxpool_dx", HELPERS["_maxpool_dx"])
-        G, A = self._codes(p)
+        G, A, P = self._codes(p)
         extra = ", every=True" if self.flags[0] else ""
-        return f"_maxpool_dx({G}, {A}, {g.shape}, {g.kh}, {g.stride}{extra})"
+        return f"_maxpool_dx({G}, {A}, {P}, {g.shape}, {g.kh}, {g.stride}{extra})"
 
     def _exact_value(self, ev, batch):
-        G, A = (ev(a) for a in self.operands)
+        G, A = (ev(a) for a in self.operands[:2])  # P, the forward output, only speeds code
         g = self.geometry
         out = {}
         for n, c, y, x in itertools.product(range(batch), range(g.C), range(g.Ho), range(g.Wo)):
@@ -587,9 +587,9 @@ def maxpool(A, g: Geometry):
     return MaxPool2dOp(A, g)
 
 
-def maxpool_vjp(G, A, g: Geometry):
-    """∂L/∂A = route_k(G → max A)."""
-    return MaxPoolGrad(G, A, 0, g)
+def maxpool_vjp(G, A, P, g: Geometry):
+    """∂L/∂A = route_k(G → max A), P = maxpool_k(A) (which the generated code compares with)."""
+    return MaxPoolGrad(G, A, P, 0, g)
 
 
 def avgpool(A, g: Geometry):
@@ -620,24 +620,25 @@ def _conv2d(A, W, b, shape, stride, padding):
 ''',
     "_conv2d_dx": '''\
 def _conv2d_dx(G, W, shape, stride, padding, flip=True, dilate=True, crop=True):
-    """∂L/∂A = crop(full(ins(G)) ⋆ rot180(W)): δ with stride − 1 zeros inserted between its
-    entries and k − 1 around them, correlated with the flipped kernel (in/out channels
-    swapped), the forward padding cropped off."""
+    """∂L/∂A = crop(full(ins(G)) ⋆ rot180(W)), computed as the scatter that sum is: each δ
+    entry spreads over the window it came from, weighted by the kernel (col2im: one matrix
+    product, then one strided add per kernel offset, never a loop over pixels)."""
     C, H, Wd = shape
     O, _, kh, kw = W.shape
     B = G.shape[0]
     Hp, Wp = H + 2 * padding, Wd + 2 * padding
     Ho, Wo = (Hp - kh) // stride + 1, (Wp - kw) // stride + 1
-    step = stride if dilate else 1
-    D = np.zeros((B, O, Hp + kh - 1, Wp + kw - 1), dtype=G.dtype)
-    D[:, :, kh - 1:kh - 1 + step * (Ho - 1) + 1:step,
-      kw - 1:kw - 1 + step * (Wo - 1) + 1:step] = G.reshape(B, O, Ho, Wo)
-    K = W[:, :, ::-1, ::-1] if flip else W
-    win = np.lib.stride_tricks.sliding_window_view(D, (kh, kw), axis=(2, 3))
-    dX = np.tensordot(win, K, axes=((1, 4, 5), (0, 2, 3)))  # (B, Hp, Wp, C)
+    step = stride if dilate else 1  # ins(G): δ's entries `stride` apart
+    K = W if flip else W[:, :, ::-1, ::-1]  # ⋆ rot180(W) scatters W itself
+    cols = np.tensordot(K, G.reshape(B, O, Ho, Wo), axes=(0, 1))  # (C, kh, kw, B, Ho, Wo)
+    dX = np.zeros((C, B, max(Hp, step * (Ho - 1) + kh), max(Wp, step * (Wo - 1) + kw)),
+                  dtype=G.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            dX[:, :, i:i + step * (Ho - 1) + 1:step,
+               j:j + step * (Wo - 1) + 1:step] += cols[:, i, j]
     top = padding if crop else 0
-    dX = dX[:, top:top + H, top:top + Wd]
-    return dX.transpose(0, 3, 1, 2).reshape(B, -1)
+    return dX[:, :, top:top + H, top:top + Wd].transpose(1, 0, 2, 3).reshape(B, -1)
 ''',
     "_conv2d_dw": '''\
 def _conv2d_dw(A, G, shape, kernel, stride, padding, dilate=True):
@@ -655,36 +656,52 @@ def _conv2d_dw(A, G, shape, kernel, stride, padding, dilate=True):
 ''',
     "_maxpool": '''\
 def _maxpool(A, shape, k, stride):
-    """The largest entry of each k×k window, taken at the stride."""
-    B = A.shape[0]
-    win = np.lib.stride_tricks.sliding_window_view(A.reshape(B, *shape), (k, k), axis=(2, 3))
-    return win[:, :, ::stride, ::stride].max(axis=(4, 5)).reshape(B, -1)
-''',
-    "_maxpool_dx": '''\
-def _maxpool_dx(G, A, shape, k, stride, every=False):
-    """∂L/∂A: each window's gradient routed to its maximum (the first in row-major order at a
-    tie, as PyTorch does), summed where windows overlap; one pass per window offset."""
+    """The largest entry of each k×k window, taken at the stride: the maximum of the k² strided
+    views of A, one per window offset."""
     B = A.shape[0]
     X = A.reshape(B, *shape)
-    win = np.lib.stride_tricks.sliding_window_view(X, (k, k), axis=(2, 3))
-    win = win[:, :, ::stride, ::stride]
-    Ho, Wo = win.shape[2], win.shape[3]
-    first = win.reshape(*win.shape[:4], k * k).argmax(axis=-1)
-    G = G.reshape(first.shape)
-    dX = np.zeros_like(X, dtype=G.dtype)
+    Ho, Wo = (shape[1] - k) // stride + 1, (shape[2] - k) // stride + 1
+    P = None
     for i in range(k):
         for j in range(k):
-            part = G if every else G * (first == i * k + j)
-            dX[:, :, i:i + stride * (Ho - 1) + 1:stride,
-               j:j + stride * (Wo - 1) + 1:stride] += part
+            part = X[:, :, i:i + stride * (Ho - 1) + 1:stride, j:j + stride * (Wo - 1) + 1:stride]
+            P = part.copy() if P is None else np.maximum(P, part, out=P)
+    return P.reshape(B, -1)
+''',
+    "_maxpool_dx": '''\
+def _maxpool_dx(G, A, P, shape, k, stride, every=False):
+    """∂L/∂A: each window's gradient routed to its maximum P (the first in row-major order at
+    a tie, as PyTorch does), summed where windows overlap; one pass per window offset."""
+    B = A.shape[0]
+    X = A.reshape(B, *shape)
+    Ho, Wo = (shape[1] - k) // stride + 1, (shape[2] - k) // stride + 1
+    G = G.reshape(B, shape[0], Ho, Wo)
+    P = P.reshape(G.shape)
+    dX = np.zeros(X.shape, dtype=G.dtype)
+    free = np.ones(G.shape, dtype=bool)  # windows whose maximum is not yet found
+    for i in range(k):
+        for j in range(k):
+            at = (slice(None), slice(None), slice(i, i + stride * (Ho - 1) + 1, stride),
+                  slice(j, j + stride * (Wo - 1) + 1, stride))
+            if every:
+                dX[at] += G
+                continue
+            hit = (X[at] == P) & free
+            free &= ~hit
+            dX[at] += G * hit
     return dX.reshape(B, -1)
 ''',
     "_avgpool": '''\
 def _avgpool(A, shape, k, stride):
-    """The mean of each k×k window, taken at the stride."""
+    """The mean of each k×k window, taken at the stride: the k² strided views of A summed."""
     B = A.shape[0]
-    win = np.lib.stride_tricks.sliding_window_view(A.reshape(B, *shape), (k, k), axis=(2, 3))
-    return win[:, :, ::stride, ::stride].mean(axis=(4, 5)).reshape(B, -1)
+    X = A.reshape(B, *shape)
+    Ho, Wo = (shape[1] - k) // stride + 1, (shape[2] - k) // stride + 1
+    P = np.zeros((B, shape[0], Ho, Wo), dtype=A.dtype)
+    for i in range(k):
+        for j in range(k):
+            P += X[:, :, i:i + stride * (Ho - 1) + 1:stride, j:j + stride * (Wo - 1) + 1:stride]
+    return (P / (k * k)).reshape(B, -1)
 ''',
     "_avgpool_dx": '''\
 def _avgpool_dx(G, shape, k, stride, divide=True):

@@ -155,7 +155,7 @@ class MaxPool2d(_Pool2d):
                "row-major order, at a tie: PyTorch's convention; a tie is a kink)"
                + (" and sums it where windows overlap" if g.stride < g.kh else "") + ".")
         return tape.record(f"P{k}", conv.maxpool(A, g), (A,),
-                           lambda G, out: (conv.maxpool_vjp(G, A, g),), why=why, layer=k)
+                           lambda G, P: (conv.maxpool_vjp(G, A, P, g),), why=why, layer=k)
 
 
 class AvgPool2d(_Pool2d):
