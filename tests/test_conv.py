@@ -325,3 +325,5 @@ def test_bad_input_is_refused():
     model = sn.compile(TINY["conv-relu-maxpool"]())
     with pytest.raises(ShapeError, match=r"\(B, 16\) or \(B, 1, 4, 4\)"):
         model.loss(model.init(0), np.zeros((2, 1, 4, 5)), np.array([0, 1]))
+    with pytest.raises(SpecError, match="Conv2dOp"):
+        sn.explicit(TINY["conv-relu-maxpool"]())

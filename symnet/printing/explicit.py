@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from ..algebra.matexpr import B
+from ..algebra.matexpr import B, Op
 from ..algebra.notation import GREEK, SymnetLatexPrinter, UnicodePrinter
 from ..derivation.chain import derive
 from ..derivation.evaluate import interpret
@@ -124,6 +124,12 @@ def explicit(network, batch: int = 1) -> Explicit:
     if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
         raise SpecError(f"batch must be a positive integer, got {batch!r}")
     d = derive(network)
+    ops = {type(n).__name__ for eq in d.equations for n in sp.preorder_traversal(eq.rhs)
+           if isinstance(n, Op)}
+    if ops:  # convolution, pooling, …: their entries are sums over windows, not written out
+        raise SpecError(f"explicit mode writes dense and element-wise layers entry by entry; "
+                        f"this network has {', '.join(sorted(ops))}: use `symnet derive` (or "
+                        "sn.derive) for its equations")
 
     def shape_of(M):
         return tuple(int(sp.sympify(n).xreplace({B: batch})) for n in M.shape)
