@@ -18,6 +18,8 @@ symnet* (never restated), and checks them:
   for a generic f, and the partial derivatives of the example activations in symnet's form.
 - `normalization`: LayerNorm and BatchNorm: each step's rule (general), the compact backward
   formula against `sympy.diff` (bounded), and whole networks through `derive` in both forms.
+- `merge`: networks beyond a stack: sums and concatenations of branches, dropout, embedding
+  lookups (scatter-add), and whole residual/branching graphs against `sympy.diff`.
 - `network`: with `symnet prove --spec SPEC`, the derivatives of that network's custom
   activations.
 
@@ -28,4 +30,4 @@ Helpers shared by several modules start with `_` and are not run.
 """
 
 ORDER = ("named_functions", "activations", "elementwise", "dense", "softmax", "losses", "backprop",
-         "parametric", "normalization", "network")
+         "parametric", "normalization", "merge", "network")

@@ -14,6 +14,9 @@ from .codegen.model import Model, compile
 from .codegen.module import codegen
 from .derivation.chain import Derivation, Equation, derive
 from .errors import DataError, ShapeError, SpecError, SymnetError
+from .nn.dropout import Dropout
+from .nn.embedding import Embedding
+from .nn.graph import Add, Concat, Input
 from .nn.layers import (
     ELU,
     GELU,
@@ -44,6 +47,11 @@ from .training.train import train
 
 __all__ = [
     "Activation",
+    "Add",
+    "Concat",
+    "Dropout",
+    "Embedding",
+    "Input",
     "BCEWithLogits",
     "BatchNorm",
     "CheckReport",

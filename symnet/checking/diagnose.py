@@ -29,6 +29,8 @@ KINDS = {
     "partial": "only some entries (rows, columns, samples) are wrong",
     "loss_gradient_wrong": "the gradient of the loss at the output is wrong",
     "normalization_wrong": "the backward pass of a BatchNorm/LayerNorm is wrong",
+    "path_missing": "the gradient along one path (a skip connection, a branch) is missing",
+    "dropout_wrong": "the dropout mask or its 1/(1 − p) rescaling is missing in the backward pass",
     "zero": "the gradient is all zeros",
     "other": "wrong, in no pattern symnet recognizes",
 }
