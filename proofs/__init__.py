@@ -20,6 +20,8 @@ symnet* (never restated), and checks them:
   formula against `sympy.diff` (bounded), and whole networks through `derive` in both forms.
 - `conv`: convolution and pooling (`symnet.algebra.conv`): each backward rule against
   `sympy.diff` for small images (bounded), stride 1 and 2, padding 0 and 1.
+- `merge`: networks beyond a stack: sums and concatenations of branches, dropout, embedding
+  lookups (scatter-add), and whole residual/branching graphs against `sympy.diff`.
 - `network`: with `symnet prove --spec SPEC`, the derivatives of that network's custom
   activations.
 
@@ -30,4 +32,4 @@ Helpers shared by several modules start with `_` and are not run.
 """
 
 ORDER = ("named_functions", "activations", "elementwise", "dense", "softmax", "losses", "backprop",
-         "parametric", "normalization", "conv", "network")
+         "parametric", "normalization", "conv", "merge", "network")

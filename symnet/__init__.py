@@ -15,6 +15,9 @@ from .codegen.module import codegen
 from .derivation.chain import Derivation, Equation, derive
 from .errors import DataError, ShapeError, SpecError, SymnetError
 from .nn.conv import AvgPool2d, Conv2d, Flatten, MaxPool2d
+from .nn.dropout import Dropout
+from .nn.embedding import Embedding
+from .nn.graph import Add, Concat, Input
 from .nn.layers import (
     ELU,
     GELU,
@@ -46,6 +49,11 @@ from .training.train import train
 __all__ = [
     "Activation",
     "AvgPool2d",
+    "Add",
+    "Concat",
+    "Dropout",
+    "Embedding",
+    "Input",
     "BCEWithLogits",
     "BatchNorm",
     "CheckReport",

@@ -29,7 +29,7 @@ def run(name, timeout=60):
 
 def test_every_example_is_tested():
     tested = {"print_equations", "digits_standalone", "find_the_bug", "custom_activation",
-              "cnn_digits"}
+              "cnn_digits", "residual_mlp"}
     assert {p.stem for p in (ROOT / "examples").glob("*.py")} <= tested
 
 
@@ -81,3 +81,11 @@ def test_cnn_digits():
     assert "generated vs finite differences): ok" in out
     accuracy = float(out.split("test accuracy: ")[1].split("%")[0])
     assert accuracy >= 98
+def test_residual_mlp():
+    out = run("residual_mlp", timeout=120)
+    assert "∂L/∂S1 = ∂L/∂S2 + " in out  # the skip path's term in the printed derivation
+    rows = {line.split("  ")[0]: line for line in out.splitlines() if "check:" in line}
+    assert set(rows) == {"plain stack", "residual"}
+    for line in rows.values():
+        assert "check: ok" in line
+        assert float(line.split("training accuracy ")[1].rstrip("%")) > 60

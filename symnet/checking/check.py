@@ -35,6 +35,7 @@ from ..codegen.model import compile
 from ..codegen.module import dtype_of
 from ..errors import DataError
 from ..nn.data import check_seed
+from ..nn.embedding import index_vocab
 from .finite_diff import GRAD_ROUNDING_ULPS, eps_of
 from .kinks import Kinks
 from .reference import Reference, _derivation, _f64, _MeasuredRounding, _nearby
@@ -118,18 +119,23 @@ def check(net, *, seed: int = 0, batch: int = 4, dtype=np.float64, exact: bool |
     network = d.network
     model = compile(d, dtype_of(dtype))
     params, X, Y = draw(network, model, seed, batch)
+    masks = model.draw_masks(batch, seed=[seed, 2]) or None  # dropout: one fixed mask
+    model = model.with_masks(masks)
     notes: list[str] = []
-    params = _off_kinks(d, params, X, model.dtype, seed, notes)
+    if masks:
+        notes.append(f"dropout masks {', '.join(masks)} fixed for the whole check (seed "
+                     f"[{seed}, 2]), so that the gradients are deterministic")
+    params = _off_kinks(d, params, X, model.dtype, seed, notes, masks)
 
     def generated(p, X, Y):
-        return model.loss_and_grads(p, X, Y)[1]
-
+        g = model.loss_and_grads(p, X, Y)[1]
+        return {k: g[k] for k in p}  # ∂L/∂X (input_gradient) is not a parameter
     n = network.n_parameters
     if exact is None:
         exact = n * batch <= EXACT_LIMIT
     parts = {}
     if exact:
-        truth = _Exact(d, model, X, Y)
+        truth = _Exact(d, model, X, Y, masks)
         parts[COMPARISONS[0]] = verify(generated, reference=truth, params=params, X=X, Y=Y,
                                        seed=seed)
         parts[COMPARISONS[0]].results.insert(0, _loss_row(model, truth, params, X, Y))
@@ -163,6 +169,9 @@ def draw(network, model, seed: int, batch: int):
             spread = 0.5 if name.startswith("b") else 0.1
             params[name] = (p + spread * rng.standard_normal(p.shape)).astype(dtype)
     X = rng.standard_normal((batch, network.n_in)).astype(dtype)
+    vocab = index_vocab(network)
+    if vocab:  # token indices for an Embedding
+        X = rng.integers(0, vocab, (batch, network.n_in)).astype(dtype)
     loss = network.loss.name
     if loss in ("softmax_ce", "ce"):
         Y = np.eye(network.n_out, dtype=dtype)[rng.integers(0, network.n_out, batch)]
@@ -173,10 +182,10 @@ def draw(network, model, seed: int, batch: int):
     return params, X, Y
 
 
-def _off_kinks(d, params, X, dtype, seed, notes):
+def _off_kinks(d, params, X, dtype, seed, notes, masks=None):
     """`params`, or parameters near them whose pre-activations keep off every kink by more than
     a finite-difference step (float64: eps^(1/3), on Z's scale) and the dtype's rounding."""
-    kinks = Kinks(d)
+    kinks = Kinks(d, masks)
     if not kinks:
         return params
     rel = max(eps_of(np.float64) ** (1 / 3), GRAD_ROUNDING_ULPS * eps_of(dtype))
@@ -198,8 +207,8 @@ class _Exact:
     """`Derivation.evaluate` at 50 digits, as float64 arrays; remembers the last point. As
     the reference of "generated vs exact", it also measures the generated code's rounding."""
 
-    def __init__(self, d, model, X, Y):
-        self.d = d
+    def __init__(self, d, model, X, Y, masks=None):
+        self.d, self.masks = d, masks
         self.rounding = _MeasuredRounding(model, X, Y)
         self._last = None
 
@@ -207,7 +216,8 @@ class _Exact:
         if self._last is not None and all(np.array_equal(self._last[0][k], v)
                                           for k, v in params.items()):
             return self._last[1]
-        result = self.d.evaluate(params, X, Y, exact=False)
+        L, g = self.d.evaluate(params, X, Y, exact=False, masks=self.masks)
+        result = L, {k: g[k] for k in params}
         self._last = ({k: np.array(v, copy=True) for k, v in params.items()}, result)
         return result
 

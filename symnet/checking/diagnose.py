@@ -31,6 +31,8 @@ KINDS = {
     "normalization_wrong": "the backward pass of a BatchNorm/LayerNorm is wrong",
     "operation_wrong": "a convolution's or pooling layer's backward operation is wrong (kernel "
                        "not flipped, stride or padding mishandled, gradient misrouted)",
+    "path_missing": "the gradient along one path (a skip connection, a branch) is missing",
+    "dropout_wrong": "the dropout mask or its 1/(1 − p) rescaling is missing in the backward pass",
     "zero": "the gradient is all zeros",
     "other": "wrong, in no pattern symnet recognizes",
 }

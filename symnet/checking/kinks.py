@@ -131,9 +131,10 @@ def _sites(derivation) -> list[Site]:
 class Kinks:
     """The kinked pre-activations of a derivation, and a generated function computing them."""
 
-    def __init__(self, derivation):
+    def __init__(self, derivation, masks=None):
         self.sites = _sites(derivation)
-        self._fn = _generated(derivation, sorted({s.Z for s in self.sites})) if self.sites else None
+        self._fn = _generated(derivation, sorted({s.Z for s in self.sites}), masks) \
+            if self.sites else None
 
     def __bool__(self):
         return bool(self.sites)
@@ -158,10 +159,11 @@ class Kinks:
         return hits
 
 
-def _generated(derivation, names):
-    """A NumPy function (params, X) -> {name: array} for the forward intermediates `names`."""
+def _generated(derivation, names, masks=None):
+    """A NumPy function (params, X) -> {name: array} for the forward intermediates `names`;
+    dropout with the fixed `masks`, or left out (evaluation mode) without them."""
     from ..codegen.model import load_source
-    from ..codegen.module import _function, probability_fns
+    from ..codegen.module import _dropout_off, _function, dropout_masks, probability_fns
 
     shapes = dict(derivation.tape.shapes)
     params = list(derivation.params)
@@ -169,12 +171,17 @@ def _generated(derivation, names):
                       {k: len(v) for k, v in shapes.items()})
     reserved = {"np", "params", "X", "Y", "B", "L", *params}
     block = print_function(context, derivation.forward, reserved)
+    dropped = dropout_masks(derivation)
+    if dropped and masks is None:
+        _dropout_off(derivation, dropped)(block)
+    pre = [f'{m} = None if MASKS is None else MASKS["{m}"].astype(X.dtype)' for m in dropped]
     returns = "{" + ", ".join(f'"{n}": {n}' for n in names) + "}"
     function = _function("intermediates", "params, X",
                          "The pre-activations that feed kinked activations.", block, returns,
-                         params)
+                         params, pre=pre)
     helpers = "".join(HELPERS[h] + "\n\n" for h in HELPERS if h in context.helpers)
     module = load_source(f"import numpy as np\n\n\n{helpers}{function}\n", "symnet_kinks")
+    module.MASKS = masks
     return module.intermediates
 
 

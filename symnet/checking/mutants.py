@@ -279,6 +279,66 @@ def operation_mistake(d):
         for node in sp.preorder_traversal(eq.rhs):
             for _, title, wrong in getattr(node, "mutations", lambda: ())():
                 yield title, {eq.name: _sub(eq.rhs, node, wrong)}
+# ── beyond a stack: a path of the sum over paths, dropout's mask and rescaling ─────────────
+
+
+def path_missing(d):
+    """A symbol read by several steps (a skip connection, a branch) gets the sum of one term
+    per path: each term left out in turn."""
+    uses: dict = {}
+    for step in d.tape.steps:
+        for inp in step.inputs:
+            uses[inp] = uses.get(inp, 0) + 1
+    symbols = {f"d{s.name}": s for s in uses if uses[s] > 1 and s not in d.params.values()
+               and s != d.Y and s not in d.tape.masks}
+    merged = {f"d{s.output.name}" for s in d.tape.steps
+              if str(s.output.name).startswith(("S", "Cat"))}  # Add and Concat outputs
+    for eq in d.backward:
+        if eq.name not in symbols or not isinstance(eq.rhs, MatAdd):
+            continue
+        for term in eq.rhs.args:
+            rest = [t for t in eq.rhs.args if t != term]
+            via = sorted(str(s.name) for s in term.free_symbols
+                         if isinstance(s, MatrixSymbol) and s.name.startswith("d"))
+            skip = any(v in merged for v in via)
+            what = "the skip path's gradient" if skip else "the gradient along one path"
+            through = "" if isinstance(term, MatrixSymbol) or not via else (
+                f" (through {', '.join(_name(MatrixSymbol(v, 1, 1)) for v in via)})")
+            yield (f"{what} is missing: {_name(eq.lhs)} leaves out the term "
+                   f"{unicode_expr(term)}{through}",
+                   {eq.name: rest[0] if len(rest) == 1 else MatAdd(*rest)})
+
+
+def _mask_products(d):
+    """(equation, node, mask) for each G ⊙ M of a dropout mask M in a backward equation."""
+    masks = set(d.tape.masks)
+    for eq in d.backward:
+        for node in sp.preorder_traversal(eq.rhs):
+            if isinstance(node, HadamardProduct):
+                for m in node.args:
+                    if m in masks:
+                        yield eq, node, m
+
+
+def dropout_mask_missing(d):
+    for eq, node, M in _mask_products(d):
+        yield (f"the dropout mask {_name(M)} is not applied in the backward pass: "
+               f"{_name(eq.lhs)} lets the gradient through the dropped entries",
+               {eq.name: _sub(eq.rhs, node, _drop(node, M))})
+
+
+def dropout_not_rescaled(d):
+    for eq, node, M in _mask_products(d):
+        p = d.tape.masks[M]
+        for scaled in sp.preorder_traversal(eq.rhs):
+            if isinstance(scaled, MatMul) and node in scaled.args and p:
+                coeff, rest = scaled.as_coeff_mmul()
+                plain = MatMul(coeff * (1 - p), *rest.args) if coeff * (1 - p) != 1 else (
+                    rest.args[0] if len(rest.args) == 1 else MatMul(*rest.args))
+                yield (f"the dropout mask {_name(M)} is not rescaled by 1/(1 − p) = "
+                       f"{1 / (1 - p)} in the backward pass of {_name(eq.lhs)}",
+                       {eq.name: _sub(eq.rhs, scaled, plain)})
+                break
 
 
 KIND_OF = {  # mutant → the kind of mistake it is
@@ -291,6 +351,9 @@ KIND_OF = {  # mutant → the kind of mistake it is
     "bias_not_summed": "bias_not_summed",
     "weight_gradient_transposed": "transposed",
     "operation_mistake": "operation_wrong",
+    "path_missing": "path_missing",
+    "dropout_mask_missing": "dropout_wrong",
+    "dropout_not_rescaled": "dropout_wrong",
 }
 
 MUTANTS = (
@@ -304,6 +367,9 @@ MUTANTS = (
     weight_gradient_transposed,
     l2_term_wrong,
     operation_mistake,
+    path_missing,
+    dropout_mask_missing,
+    dropout_not_rescaled,
 )
 
 
@@ -355,17 +421,19 @@ class Suspects:
             cls._cache[key] = cls(derivation)
         return cls._cache[key]
 
-    def match(self, g: dict, t: dict, params, X, Y, names, rounding_ulps: float, slack=None):
+    def match(self, g: dict, t: dict, params, X, Y, names, rounding_ulps: float, slack=None,
+              masks=None):
         """{name: Mutant} for the `names` whose gradient in `g` equals a mutant's gradient
         (and not the truth `t`). A mutant that also explains every other parameter of `g` is
         preferred; otherwise the first in table order. `slack`: {name: extra tolerance} (the
-        measured rounding of ∂L/∂name, where cancellation makes it large)."""
+        measured rounding of ∂L/∂name, where cancellation makes it large). `masks`: the
+        dropout masks of the point."""
         slack = slack or {}
         grads = []
         for model in self.models:
             try:  # a mutant may divide by B − 1 = 0 (B = 1): it matches nothing then
                 with np.errstate(all="ignore"):
-                    grads.append(model.module.loss_and_grads(params, X, Y)[1])
+                    grads.append(model.with_masks(masks).module.loss_and_grads(params, X, Y)[1])
             except ZeroDivisionError:
                 grads.append({})
         found = {}

@@ -57,7 +57,7 @@ class Reference:
     Kinks are found exactly: a pre-activation within the rounding of the user's dtype of a
     declared kink makes the derivative there a convention; `verify` then reports "kink"."""
 
-    def __init__(self, net, params, X, Y, layout=None):
+    def __init__(self, net, params, X, Y, layout=None, masks=None):
         self.derivation = _derivation(net)
         self.network = self.derivation.network
         # The user's layout (samples as columns, W as (out, in), b as (n, 1), …): the reference
@@ -69,7 +69,13 @@ class Reference:
         X, Y = check_batch(self.network, *self.layout.data_to_network(X, Y))
         self.X, self.Y = _f64(X), _f64(Y)
         self.model = compile(self.derivation, np.float64)
-        self.kinks = Kinks(self.derivation)
+        if self.model.mask_widths and masks is None:
+            raise DataError(f"the network has dropout: pass masks= the 0/1 masks your code "
+                            f"applies ({', '.join(self.model.mask_widths)}, each (B, n)), so "
+                            "that symnet computes the same function")
+        self.model = self.model.with_masks(masks)
+        self.masks = self.model.masks
+        self.kinks = Kinks(self.derivation, self.masks)
         self.weight_decay = float(self.network.loss.weight_decay) or None
         self.rel = KINK_ULPS * max(eps_of(p.dtype) for p in params.values())
         self._measured = _MeasuredRounding(self.model, self.X, self.Y)
@@ -152,7 +158,8 @@ class Reference:
                  for net in names.values() if np.issubdtype(np.asarray(g.get(net, 0.0)).dtype,
                                                             np.floating)}
         found = Suspects.of(self.derivation).match(
-            g, t, net_point, self.X, self.Y, list(names.values()), GRAD_ROUNDING_ULPS, slack)
+            g, t, net_point, self.X, self.Y, list(names.values()), GRAD_ROUNDING_ULPS, slack,
+            masks=self.masks)
         for r in failing:
             if names[r.name] in found:
                 m = found[names[r.name]]

@@ -41,7 +41,7 @@ COARSE_EPS = 1e-12
 
 
 def verify(grads, *, loss=None, params, X, Y, reference=None, net=None, weight_decay=None,
-           rtol=None, seed=0, n_directions=3, rounding=None, layout=None) -> Report:
+           rtol=None, seed=0, n_directions=3, rounding=None, layout=None, masks=None) -> Report:
     """Check `grads(params, X, Y) -> {name: array}` against the truth; see the module docstring.
 
     net: the network (Network, spec or Derivation) whose loss `grads` differentiates. The truth
@@ -58,13 +58,15 @@ def verify(grads, *, loss=None, params, X, Y, reference=None, net=None, weight_d
     of each entry of `grads`' ∂L/∂name, added to the tolerance. A gradient that is 0 by
     cancellation (a bias right before BatchNorm) comes out as rounding noise of the terms that
     cancel, far above a few ulps of its own size; `check` measures this for its generated code
-    by running it in higher precision."""
+    by running it in higher precision.
+    masks: with `net=` and dropout, {name: (B, n) 0/1 array}, the masks your code applies
+    (M1, M2, … after layers 1, 2, …): the truth uses the same ones."""
     params = _as_params(params)
     _check_data(params, X, Y)
     if net is not None:
         if reference is not None:
             raise TypeError("verify takes reference= or net=, not both")
-        reference = Reference(net, params, X, Y, layout)  # checks params and data too
+        reference = Reference(net, params, X, Y, layout, masks)  # checks params and data too
         weight_decay = reference.weight_decay if weight_decay is None else weight_decay
     if reference is None and loss is None:
         raise TypeError("verify needs loss= (finite differences) or reference= (exact gradients)")

@@ -14,6 +14,7 @@ call the generated functions, which are also available unchecked as `model.modul
 from __future__ import annotations
 
 import builtins
+import copy
 import hashlib
 import linecache
 import math
@@ -21,7 +22,7 @@ import types
 
 import numpy as np
 
-from ..derivation.chain import derivation_of
+from ..derivation.chain import derivation_of, derive
 from ..errors import DataError
 from ..nn.data import (
     check_batch,
@@ -31,6 +32,7 @@ from ..nn.data import (
     flat_samples,
     has_batchnorm,
 )
+from ..nn.embedding import index_vocab
 from .module import dtype_of, module_source
 
 # The fast path's NaN/inf test: Σ aᵢ² (BLAS, one pass, no temporary) is finite iff every entry
@@ -49,6 +51,58 @@ class Model:
         self.source = source
         self.module = module
         self.__doc__ = source
+        self.masks = None  # dropout masks fixed by `with_masks` (check and verify fix them)
+
+    # ── dropout masks ──
+    @property
+    def mask_widths(self) -> dict[str, int]:
+        """{mask name: width} of the network's dropout layers ({} without dropout)."""
+        return dict(getattr(self.module, "MASK_WIDTHS", {}))
+
+    def draw_masks(self, batch: int, seed: int | None = None) -> dict[str, np.ndarray]:
+        """Dropout masks for `batch` samples (each entry kept with probability 1 − p), in the
+        model's dtype; from `seed` when given."""
+        if not self.mask_widths:
+            return {}
+        rng = None if seed is None else np.random.default_rng(seed)
+        return self.module.draw_masks(batch, self.dtype, rng)
+
+    def with_masks(self, masks) -> Model:
+        """This model with its dropout masks fixed: every call (the unchecked `module`
+        functions included) uses `masks`, so that gradients are deterministic."""
+        if masks is None or not self.mask_widths:
+            return self
+        fixed = copy.copy(self)
+        fixed.masks = self._masks(masks, None)
+        fixed.module = _FixedMasks(self.module, fixed.masks)
+        return fixed
+
+    def _masks(self, masks, batch):
+        """`masks` checked ({name: (batch, width) array of 0s and 1s}), or None."""
+        widths = self.mask_widths
+        if masks is None:
+            return self.masks
+        if not widths:
+            raise DataError("masks= given, but the network has no dropout")
+        if not isinstance(masks, dict) or set(masks) != set(widths):
+            raise DataError(f"masks must be a dict with keys {sorted(widths)} (one 0/1 array "
+                            f"per Dropout layer), got {masks!r:.80}")
+        out = {}
+        for k, w in widths.items():
+            a = np.asarray(masks[k])
+            if a.ndim != 2 or a.shape[1] != w or (batch is not None and a.shape[0] != batch):
+                raise DataError(f"mask {k} has shape {a.shape}, the network needs "
+                                f"({'B' if batch is None else batch}, {w})")
+            if not np.isin(a, (0, 1)).all():
+                raise DataError(f"mask {k} must hold only 0 and 1")
+            out[k] = a
+        return out
+
+    def _with(self, kwargs, masks, batch, dtype):
+        masks = self._masks(masks, batch)
+        if masks is not None and self.mask_widths:
+            kwargs["masks"] = {k: m.astype(dtype, copy=False) for k, m in masks.items()}
+        return kwargs
 
     def __repr__(self):
         from ..nn.spec import describe
@@ -68,29 +122,34 @@ class Model:
         BatchNorm), kept apart from the parameters like PyTorch's buffers."""
         return self.module.init_state()
 
-    def forward(self, params, X, state=None) -> np.ndarray:
+    def forward(self, params, X, state=None, masks=None) -> np.ndarray:
         """The network's output for X (logits for softmax_ce and bce_logits). With `state`
         (from init_state(), updated by training), BatchNorm normalizes with its running
-        statistics: evaluation mode, as PyTorch's model.eval(), any batch size."""
+        statistics: evaluation mode, as PyTorch's model.eval(), any batch size. Dropout is
+        applied with `masks` (model.draw_masks(B)) and left out without (evaluation mode)."""
         params, dtype = self._params(params)
         X = check_inputs(self.network, X).astype(dtype, copy=False)
+        kwargs = self._with({}, masks, X.shape[0], dtype)
         if state is None:
             check_batch_size(self.network, X.shape[0])
-            return self.module.forward(params, X)
-        return self.module.forward(params, X, state=self._state(state))
+            return self.module.forward(params, X, **kwargs)
+        return self.module.forward(params, X, state=self._state(state), **kwargs)
 
-    def loss(self, params, X, Y):
-        """L for the batch (X, Y), a NumPy scalar of the parameters' dtype."""
+    def loss(self, params, X, Y, masks=None):
+        """L for the batch (X, Y), a NumPy scalar of the parameters' dtype. With dropout:
+        `masks` as given, else fresh ones."""
         params, X, Y = self.check(params, X, Y)
-        return self.module.loss(params, X, Y)
+        return self.module.loss(params, X, Y, **self._with({}, masks, X.shape[0], X.dtype))
 
-    def loss_and_grads(self, params, X, Y, state=None):
+    def loss_and_grads(self, params, X, Y, state=None, masks=None):
         """(L, {name: ∂L/∂name}), the gradients shaped and typed like the parameters. With
-        `state`, BatchNorm's running statistics are updated in place (momentum 0.1)."""
+        `state`, BatchNorm's running statistics are updated in place (momentum 0.1). With
+        dropout: `masks` as given, else fresh ones (training)."""
         params, X, Y = self.check(params, X, Y)
+        kwargs = self._with({}, masks, X.shape[0], X.dtype)
         if state is None:
-            return self.module.loss_and_grads(params, X, Y)
-        return self.module.loss_and_grads(params, X, Y, state=self._state(state))
+            return self.module.loss_and_grads(params, X, Y, **kwargs)
+        return self.module.loss_and_grads(params, X, Y, state=self._state(state), **kwargs)
 
     def _state(self, state):
         shapes = self.module.STATE_SHAPES
@@ -129,8 +188,11 @@ class Model:
             self._fast = (tuple(self.module.SHAPES), tuple(self.module.SHAPES.values()),
                           net.n_in, net.n_out, net.loss.name,
                           2 if has_batchnorm(net) else 1, {})
+            if index_vocab(net):  # indices: the full check says which one is out of range
+                self._fast = (None, *self._fast[1:])
+            names = self._fast[0]
             names, shapes, n_in, n_out, loss, min_batch, eye = self._fast
-        if type(params) is not dict or len(params) != len(names):
+        if names is None or type(params) is not dict or len(params) != len(names):
             return None
         if type(X) is np.ndarray and X.ndim > 2:  # images (B, C, H, W): one row per sample
             X = flat_samples(self.network, X)
@@ -192,10 +254,39 @@ def load_source(source: str, name: str = "symnet_generated") -> types.ModuleType
     return module
 
 
-def compile(net, dtype=np.float64) -> Model:  # noqa: A001 - sn.compile, as the user calls it
+def compile(net, dtype=np.float64, *, input_gradient: bool = False) -> Model:  # noqa: A001
     """Generate and load the NumPy functions of `net` (Network, Derivation, spec or TOML path);
-    parameters from `model.init()` have `dtype` (float64 or float32)."""
+    parameters from `model.init()` have `dtype` (float64 or float32). With
+    `input_gradient=True`, loss_and_grads also returns ∂L/∂X under the key "X"."""
     dtype = dtype_of(dtype)
     d = derivation_of(net)
-    source = module_source(d, dtype)
+    source = module_source(d, dtype, input_gradient)
+    if input_gradient and not any(eq.kind == "input" for eq in d.backward):
+        d = derive(d.network, input_gradient=True)
     return Model(d, dtype, source, load_source(source))
+
+
+class _FixedMasks:
+    """A generated module whose loss, loss_and_grads and forward use fixed dropout masks
+    (in the dtype of each call's X); everything else is the module's own."""
+
+    def __init__(self, module, masks):
+        self._module, self._masks, self._cast = module, masks, {}
+
+    def __getattr__(self, name):
+        return getattr(self._module, name)
+
+    def _for(self, X):
+        dt = np.asarray(X).dtype
+        if dt not in self._cast:
+            self._cast[dt] = {k: m.astype(dt) for k, m in self._masks.items()}
+        return self._cast[dt]
+
+    def loss(self, params, X, Y, masks=None):
+        return self._module.loss(params, X, Y, masks=masks or self._for(X))
+
+    def loss_and_grads(self, params, X, Y, state=None, masks=None):
+        return self._module.loss_and_grads(params, X, Y, state=state, masks=masks or self._for(X))
+
+    def forward(self, params, X, state=None, masks=None):
+        return self._module.forward(params, X, state=state, masks=masks or self._for(X))

@@ -14,6 +14,11 @@ into six functions that need only NumPy:
     _targets(X, Y)                 Y as (B, n_out): 1-D targets, class labels; else ValueError
     sgd_step(params, grads, lr)    θ ← θ − lr ∂L/∂θ in place
     train(params, X, Y, …)         minibatch SGD, shuffled each epoch
+    draw_masks(B, dtype, rng)      with Dropout only: fresh 0/1 masks; forward, loss and
+                                   loss_and_grads then take masks= (fresh ones when not given;
+                                   forward without masks is evaluation mode, dropout left out)
+
+With `input_gradient=True`, loss_and_grads also returns ∂L/∂X under the key "X".
 
 Each equation's Unicode form is the comment above the line computing it, and the module's
 docstring is the whole derivation. `symnet.compile` executes exactly this text.
@@ -26,8 +31,8 @@ import re
 import numpy as np
 
 from .._version import __version__
-from ..derivation.chain import derivation_of
-from ..errors import DataError
+from ..derivation.chain import derivation_of, derive
+from ..errors import DataError, SpecError
 from ..nn.layers import Activation, Dense
 from ..nn.spec import describe
 from .logits import logit_domain
@@ -47,13 +52,17 @@ def probability_fns(net) -> set[str]:
 
 
 def init_scheme(net) -> dict[str, str]:
-    """{W name: "he" or "glorot"}, by the activation that follows each dense layer."""
+    """{W name: "he" or "glorot"}, by the activation that follows each dense or conv layer (in
+    a graph: the first activation of its number); other tables as their layer says (`inits`)."""
     schemes = {}
-    for i, (layer, k) in enumerate(zip(net.layers, net.numbers)):
+    layers = list(zip(net.layers, net.numbers))
+    for i, (layer, k) in enumerate(layers):
         if isinstance(layer, Dense) or type(layer).__name__ == "Conv2d":
-            after = net.layers[i + 1] if i + 1 < len(net.layers) else None
+            after = next((la for la, j in layers[i + 1:] if j == k), None)
             name = after.name if isinstance(after, Activation) else None
             schemes[f"W{k}"] = "he" if name in RELU_LIKE else "glorot"
+        elif hasattr(layer, "inits"):  # an Embedding's table: N(0, 1)
+            schemes.update(layer.inits(k))
     return schemes
 
 
@@ -137,10 +146,13 @@ def _state_update(norms) -> list[str]:
     return lines
 
 
-def _eval_forward(context, forward, reserved, norms, out, params) -> str:
+def _eval_forward(context, forward, reserved, norms, out, params, drop=None,
+                  mask_lines=()) -> str:
     """Evaluation mode: the forward pass with each BatchNorm's batch statistics replaced by
     the running ones (μk = running_meank, Vk = running_vark + ε); any batch size."""
     block = print_function(context, forward, reserved)
+    if drop is not None:
+        drop(block)
     replace = {}
     for k, _, eps in norms:
         replace[f"mu{k}"] = (f'state["running_mean{k}"]', f"μ{k} = running_mean{k}")
@@ -148,9 +160,45 @@ def _eval_forward(context, forward, reserved, norms, out, params) -> str:
     for st in block.statements:
         if st.target in replace:
             st.code, st.comment = replace[st.target]
-    return _function("_eval_forward", "params, X, state",
+    return _function("_eval_forward", "params, X, state" + (", masks=None" if mask_lines else ""),
                      "Evaluation mode (BatchNorm with running statistics): any batch size.",
-                     block, out, params)
+                     block, out, params, pre=list(mask_lines))
+
+
+# ── dropout: masks are data, drawn fresh in training, left out in evaluation ───────────────
+
+
+def dropout_masks(d) -> dict[str, tuple[int, float]]:
+    """{mask name: (width, p)} of the derivation's dropout layers, in forward order."""
+    return {str(M.name): (int(M.shape[1]), float(p)) for M, p in d.tape.masks.items()}
+
+
+def _dropout_off(d, masks):
+    """A function editing a forward block so that, without masks, each dropout step is the
+    identity: `D2 = A2 if M2 is None else …` (evaluation mode)."""
+    inputs = {str(s.output.name): s.inputs[0] for s in d.tape.steps
+              if any(str(getattr(i, "name", "")) in masks for i in s.inputs)}
+
+    def edit(block):
+        for st in block.statements:
+            if st.target in inputs:
+                mask = next(str(i.name) for s in d.tape.steps if str(s.output.name) == st.target
+                            for i in s.inputs if str(getattr(i, "name", "")) in masks)
+                st.code = f"{inputs[st.target].name} if {mask} is None else {st.code}"
+    return edit
+
+
+def _draw_masks_function(d, masks) -> str:
+    lines = ["def draw_masks(B, dtype=DTYPE, rng=None):",
+             '    """Fresh dropout masks for a batch of B samples: each entry 1 (kept) with '
+             'probability',
+             '    1 − p, else 0. `rng`: a NumPy Generator (default: the module\'s own)."""',
+             "    rng = _RNG if rng is None else rng",
+             "    return {"]
+    lines += [f'        "{m}": (rng.random((B, {w})) >= {p!r}).astype(dtype),'
+              for m, (w, p) in masks.items()]
+    lines.append("    }")
+    return "\n".join(lines)
 
 
 def _function(name, args, doc, block, returns, params, keep=(), pre=(), post=()):
@@ -177,7 +225,9 @@ def _init_function(net, shapes, dtype_name) -> str:
         "    return {",
     ]
     for name, shape in shapes.items():
-        if name in schemes:
+        if schemes.get(name) == "normal":
+            value = f"rng.normal(0.0, 1.0, size={shape}).astype(DTYPE)"
+        elif name in schemes:
             n_in, n_out = shape if len(shape) == 2 else (  # a conv kernel (out, in, kh, kw)
                 shape[1] * shape[2] * shape[3], shape[0] * shape[2] * shape[3])
             if schemes[name] == "he":
@@ -219,7 +269,10 @@ def _sgd_function(params) -> str:
     return "\n".join(lines)
 
 
-def _train_function(net) -> str:
+def _train_function(net, masks=()) -> str:
+    step = ("L, grads = loss_and_grads(params, X[batch], Y[batch], "
+            "masks=draw_masks(len(batch), X.dtype, rng))" if masks
+            else "L, grads = loss_and_grads(params, X[batch], Y[batch])")
     per_batch = ("total += float(L) * len(batch)" if net.loss.reduction == "mean"
                  else "total += float(L)")
     epoch = "total / len(X)" if net.loss.reduction == "mean" else "total"
@@ -233,7 +286,7 @@ def _train_function(net) -> str:
         "    total = 0.0",
         "    for start in range(0, len(X), batch_size):",
         "        batch = order[start:start + batch_size]",
-        "        L, grads = loss_and_grads(params, X[batch], Y[batch])",
+        f"        {step}",
         "        sgd_step(params, grads, lr)",
         f"        {per_batch}",
         f"    history.append({epoch})",
@@ -267,23 +320,41 @@ def printed_blocks(d):
     return context, (fwd, loss, full)
 
 
-def module_source(net, dtype: np.dtype) -> str:
+def module_source(net, dtype: np.dtype, input_gradient: bool = False) -> str:
     """The generated module for `net` (Network, Derivation, spec or path), computing in
-    arrays of `dtype` by default; see the module docstring."""
+    arrays of `dtype` by default; see the module docstring. With `input_gradient`, the
+    gradients loss_and_grads returns include "X": ∂L/∂X."""
     d = derivation_of(net)
+    if input_gradient and not any(eq.kind == "input" for eq in d.backward):
+        d = derive(d.network, input_gradient=True)
     net = d.network
     params = list(d.params)
     shapes = dict(d.tape.shapes)
     context, (fwd, loss, full) = printed_blocks(d)
     out = d.forward[-1].name if d.forward else "X"
-    grads = "{" + ", ".join(f'"{p}": d{p}' for p in params) + "}"
+    names = [*params, *(["X"] if any(eq.kind == "input" for eq in d.backward) else [])]
+    if input_gradient and "X" not in names:
+        raise SpecError("the input X holds integer indices (it feeds an Embedding): it has no "
+                        "gradient")
+    grads = "{" + ", ".join(f'"{p}": d{p}' for p in names) + "}"
+    masks = dropout_masks(d)
+    drop = _dropout_off(d, masks)
+    take = [f'{m} = masks["{m}"]' for m in masks]
+    fresh = ["if masks is None:  # training: fresh dropout masks",
+             "    masks = draw_masks(X.shape[0], X.dtype)", *take] if masks else []
+    with_masks = ", masks=None" if masks else ""
+    mask_doc = ("\n    Dropout is applied with `masks` (draw_masks(B)) and left out without them "
+                "(evaluation mode)." if masks else "")
     spec = describe(net)
     output_note = {"softmax_ce": " (logits: softmax gives the class probabilities)",
                    "bce_logits": " (logits: the sigmoid gives the probabilities)"}
     guard = _batch_guard(net)
     norms = batchnorms(net)
     evaluation = (["if state is not None:  # evaluation mode: the running statistics",
-                   "    return _eval_forward(params, X, state)"] if norms else [])
+                   "    return _eval_forward(params, X, state"
+                   + (", masks)" if masks else ")")] if norms else [])
+    drop(fwd)
+    forward_masks = [f'{m} = None if masks is None else masks["{m}"]' for m in masks]
     update = _state_update(norms) if norms else []
     kept = {n for k, _, _ in norms for n in (f"mu{k}", f"V{k}")}
     state_doc = ("\n    With `state` (init_state()), BatchNorm uses its running statistics "
@@ -296,20 +367,23 @@ def module_source(net, dtype: np.dtype) -> str:
         _state_function(norms),
         _targets_function(net),
         *([_eval_forward(context, logit_domain(d)[0], {*RESERVED, *params}, norms, out,
-                         params)] if norms else []),
-        _function("forward", "params, X, state=None",
+                         params, drop, forward_masks)] if norms else []),
+        *([_draw_masks_function(d, masks)] if masks else []),
+        _function("forward", f"params, X, state=None{with_masks}",
                   f"The output {out} for a batch X of shape (B, {net.n_in})"
-                  f"{output_note.get(net.loss.name, '')}.{state_doc}", fwd, out, params,
-                  pre=[*evaluation, *guard]),
-        _function("loss", "params, X, Y",
-                  "The loss L of a batch: a NumPy scalar of the arrays' dtype.", loss, "L",
-                  params, pre=[*guard, "Y = _targets(X, Y)"]),
-        _function("loss_and_grads", "params, X, Y, state=None",
-                  f"L and {{name: ∂L/∂name}}, each gradient shaped like its parameter.{grads_doc}",
-                  full, f"L, {grads}", params, keep=kept, pre=[*guard, "Y = _targets(X, Y)"],
-                  post=update),
+                  f"{output_note.get(net.loss.name, '')}.{state_doc}{mask_doc}", fwd, out,
+                  params, pre=[*evaluation, *guard, *forward_masks]),
+        _function("loss", f"params, X, Y{with_masks}",
+                  "The loss L of a batch: a NumPy scalar of the arrays' dtype." + (
+                      "\n    Without `masks`, fresh dropout masks are drawn." if masks else ""),
+                  loss, "L", params, pre=[*guard, "Y = _targets(X, Y)", *fresh]),
+        _function("loss_and_grads", f"params, X, Y, state=None{with_masks}",
+                  f"L and {{name: ∂L/∂name}}, each gradient shaped like its parameter.{grads_doc}"
+                  + ("\n    Without `masks`, fresh dropout masks are drawn." if masks else ""),
+                  full, f"L, {grads}", params, keep=kept,
+                  pre=[*guard, "Y = _targets(X, Y)", *fresh], post=update),
         _sgd_function(params),
-        _train_function(net),
+        _train_function(net, masks),
     ]
     header = [
         f'"""Forward pass, loss and gradients of the network `{_docstring_text(spec)}`.',
@@ -331,6 +405,9 @@ def module_source(net, dtype: np.dtype) -> str:
         "SHAPES = {" + ", ".join(f'"{k}": {v}' for k, v in shapes.items()) + "}",
         "STATE_SHAPES = {" + ", ".join(f'"running_{s}{k}": ({n},)' for k, n, _ in norms
                                        for s in ("mean", "var")) + "}",
+        *(["MASK_WIDTHS = {" + ", ".join(f'"{m}": {w}' for m, (w, _) in masks.items()) + "}",
+           "_RNG = np.random.default_rng(0)  # draws dropout masks when none are given"]
+          if masks else []),
     ]
     helpers = [HELPERS[h] for h in HELPERS if h in context.helpers]
     text = "\n".join(header) + "\n\n\n"
@@ -350,7 +427,8 @@ def dtype_of(dtype) -> np.dtype:
     return dt
 
 
-def codegen(net, dtype=np.float64) -> str:
+def codegen(net, dtype=np.float64, *, input_gradient: bool = False) -> str:
     """The source of a standalone module (NumPy only) for `net` (a Network, Derivation, spec
-    string or TOML path): init_params, forward, loss, loss_and_grads, sgd_step, train."""
-    return module_source(net, dtype_of(dtype))
+    string or TOML path): init_params, forward, loss, loss_and_grads, sgd_step, train. With
+    `input_gradient=True`, loss_and_grads also returns ∂L/∂X under the key "X"."""
+    return module_source(net, dtype_of(dtype), input_gradient)

@@ -128,14 +128,15 @@ class Derivation:
         return f"<Derivation of {self.network!r}: {len(self.equations)} equations>"
 
 
-def derive(network) -> Derivation:
-    """Apply the chain rule to `network`: one VJP per tape step, from the loss back to X."""
+def derive(network, *, input_gradient: bool = False) -> Derivation:
+    """Apply the chain rule to `network`: one VJP per tape step, from the loss back to X.
+    With `input_gradient=True` the walk continues to X itself: ∂L/∂X is equation dX."""
     tape = network.record()
     forward = [Equation(s.output, s.value, "forward", (s.why,), s.layer) for s in tape.steps[:-1]]
     loss_step = tape.loss
     loss = Equation(loss_step.output, loss_step.value, "loss", (loss_step.why,))
 
-    data = {tape.X, tape.Y}  # no gradient is needed for the data
+    data = {tape.Y} if input_gradient else {tape.X, tape.Y}  # no gradient for the data
     uses = Counter(inp for step in tape.steps for inp in step.inputs if inp not in data)
     unseen = Counter(uses)  # uses of each symbol the backward walk has not reached yet
     params = set(tape.params.values())
@@ -159,6 +160,8 @@ def derive(network) -> Derivation:
             unseen[inp] -= 1
             if inp in params and unseen[inp] == 0:  # every use seen: the gradient is complete
                 _name(backward, inp, *_total(pending.pop(inp)), step.layer, "gradient")
+            elif inp == tape.X and unseen[inp] == 0:  # every use of X seen: ∂L/∂X is complete
+                _name(backward, tape.X, *_total(pending.pop(tape.X)), 1, "input")
     return Derivation(network, tape, forward, loss, backward)
 
 
@@ -166,6 +169,9 @@ def _total(parts):
     """The sum of a symbol's gradient contributions, and the reasons for each."""
     exprs = [g for g, _ in parts]
     why = tuple(dict.fromkeys(w for _, ws in parts for w in ws))
+    if len(exprs) > 1:  # a symbol read by several steps (a skip connection, a branch)
+        why += (f"It feeds {len(exprs)} steps, so L depends on it along {len(exprs)} paths: "
+                "by the multivariable chain rule its gradient is the sum of one term per path.",)
     return (exprs[0] if len(exprs) == 1 else sp.MatAdd(*exprs)), why
 
 

@@ -18,6 +18,7 @@ import sympy as sp
 from sympy import HadamardProduct, MatAdd, MatMul, MatrixSymbol, OneMatrix, Transpose, ZeroMatrix
 
 from ..algebra.matexpr import B, Elementwise, LogSumExp, Op, Softmax, SumEntries
+from ..errors import DataError
 from ..nn.data import check_batch, check_params
 
 
@@ -93,8 +94,11 @@ def interpret(expr, env: dict, batch: int):
     return ev(expr)
 
 
-def evaluate(derivation, params, X, Y, *, exact: bool | None = None, digits: int = 50):
+def evaluate(derivation, params, X, Y, *, exact: bool | None = None, digits: int = 50,
+             masks=None):
     """(loss, {name: gradient}) for `params`, `X`, `Y`, computed by SymPy from the equations.
+    `masks`: {name: 0/1 array} for each dropout layer's mask (M1, …), which is data as X is.
+    With an input gradient in the derivation, the gradients include "X".
 
     `exact=None` decides from the inputs: exact when every number is an int, Fraction or SymPy
     Rational, else floating point with `digits` digits. Exact results are NumPy arrays of
@@ -115,6 +119,7 @@ def evaluate(derivation, params, X, Y, *, exact: bool | None = None, digits: int
     for name, symbol in derivation.params.items():
         env[symbol] = matrix(params[name], *(int(d) for d in symbol.shape))
     batch = X.shape[0]
+    env.update(_masks(derivation, masks, batch, matrix))
     for eq in derivation.equations:
         value = interpret(eq.rhs, env, batch)
         # Floating mode: fold constants such as GELU's √(2/π) into numbers after each equation,
@@ -130,7 +135,34 @@ def evaluate(derivation, params, X, Y, *, exact: bool | None = None, digits: int
         g = env[sp.MatrixSymbol(f"d{name}", *symbol.shape)]
         arr = np.array([[out(v) for v in g.row(i)] for i in range(g.rows)], dtype=object)
         grads[name] = arr.reshape(np.shape(params[name])).astype(object if exact else np.float64)
+    dX = sp.MatrixSymbol("dX", *derivation.X.shape)
+    if dX in env:
+        g = env[dX]
+        grads["X"] = np.array([[out(v) for v in g.row(i)] for i in range(g.rows)],
+                              dtype=object if exact else np.float64)
     return loss, grads
+
+
+def _masks(derivation, masks, batch, matrix) -> dict:
+    """The dropout masks' values, each checked: a (B, n) array of 0s and 1s."""
+    symbols = derivation.tape.masks
+    if not symbols:
+        if masks:
+            raise DataError("masks= given, but the network has no dropout")
+        return {}
+    names = {str(M.name): M for M in symbols}
+    if not isinstance(masks, dict) or set(masks) != set(names):
+        raise DataError(f"the network has dropout: pass masks= a dict with keys "
+                        f"{sorted(names)}, each a (B, n) array of 0s and 1s")
+    env = {}
+    for name, M in names.items():
+        a = np.asarray(masks[name])
+        n = int(M.shape[1])
+        if a.shape != (batch, n) or not np.isin(a, (0, 1)).all():
+            raise DataError(f"mask {name} must be a ({batch}, {n}) array of 0s and 1s, got "
+                            f"shape {a.shape}")
+        env[M] = matrix(a.astype(int), batch, n)
+    return env
 
 
 def _is_exact(v) -> bool:

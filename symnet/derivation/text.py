@@ -39,7 +39,23 @@ def unicode(derivation) -> str:
     lines.append("  𝟙 is a column of ones, ⊙ the entry-by-entry product, B the batch size")
     if any(fn.name in INFIX for fn in derivation.functions()):
         lines.append("  ⊘ divides entry by entry")
+    lines += [f"  {line}" for line in _data_notes(derivation)]
     return "\n".join(lines)
+
+
+def _data_notes(derivation) -> list[str]:
+    """What the dropout masks, the index lookups and column slices in the equations mean."""
+    notes = [f"{M.name} is dropout's 0/1 mask (data: drawn fresh in training, fixed by check "
+             f"and verify), each entry 0 with probability p = {p}"
+             for M, p in derivation.tape.masks.items()]
+    text = " ".join(unicode_expr(eq.rhs) for eq in derivation.equations)
+    if "scatter_add(" in text:
+        notes.append("E[X] puts the rows of E named by the indices X side by side; "
+                     "scatter_add(X, G) adds each block of G into the row its index names")
+    if "[:, " in text:
+        notes.append("G[:, a:b] is the columns a … b−1 of G (those a concatenated input "
+                     "supplied)")
+    return notes
 
 
 def latex(derivation) -> str:
@@ -77,6 +93,7 @@ def markdown(derivation) -> str:
         out += [f"$$ {latex_label(fn.label)}({args}) = {latex_expr(body)}{note} $$", ""]
     out.append(r"$\mathbb{1}$ is a column of ones, $\odot$ the entry-by-entry product, "
                "$B$ the batch size.")
+    out += ["", *(f"{n}." for n in _data_notes(derivation))] if _data_notes(derivation) else []
     return "\n".join(out) + "\n"
 
 

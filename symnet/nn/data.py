@@ -85,7 +85,25 @@ def check_inputs(net, X, *, allow_exact: bool = False) -> np.ndarray:
         raise ShapeError(f"X has shape {X.shape}, the network needs {_needs(net)}")
     if X.shape[0] == 0:
         raise DataError("X is empty: the batch needs at least one row")
+    _check_indices(net, X)
     return X
+
+
+def _check_indices(net, X):
+    """An Embedding's input holds integer indices 0 … vocab − 1 (as ints or whole floats)."""
+    vocab = min((la.vocab for la in net.layers if getattr(la, "reads_indices", False)),
+                default=None)
+    if vocab is None:
+        return
+    values = np.asarray(X, dtype=float) if X.dtype != object else np.array(
+        [float(v) for v in X.ravel()]).reshape(X.shape)
+    if not np.all(values == np.round(values)):
+        raise DataError("X holds token indices (the network starts with an Embedding): its "
+                        "entries must be whole numbers")
+    lo, hi = values.min(), values.max()
+    if lo < 0 or hi > vocab - 1:
+        raise DataError(f"X holds token indices into an Embedding of {vocab} rows: they must "
+                        f"lie in 0..{vocab - 1}, got {lo:g}..{hi:g}")
 
 
 def has_batchnorm(net) -> bool:
@@ -111,6 +129,7 @@ def check_batch(net, X, Y, *, allow_exact: bool = False) -> tuple[np.ndarray, np
         raise ShapeError(f"X has shape {X.shape}, the network needs {_needs(net)}")
     if X.shape[0] == 0:
         raise DataError("X is empty: the batch needs at least one row")
+    _check_indices(net, X)
     loss = net.loss.name
     classes = loss in ("softmax_ce", "ce")  # one probability row per sample
     if classes and Y.ndim == 1:

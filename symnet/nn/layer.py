@@ -47,6 +47,13 @@ class Layer:
 
     numbered = False
 
+    def __call__(self, *inputs):
+        """The functional API: this layer applied to tensors (`sn.Input(4)`, another layer's
+        output) gives a new tensor; see `symnet.nn.graph`."""
+        from .tensor import apply
+
+        return apply(self, inputs)
+
     def record(self, tape, A, k: int):
         raise NotImplementedError
 

@@ -20,7 +20,17 @@ class Network:
     Layers with weights are numbered from 1 in forward order (`W1, b1, W2, b2, …`); a layer
     without weights belongs to the numbered layer before it (A1 = σ(Z1)). A network that starts
     with a Dense layer takes its input width from it; otherwise say each sample's shape with
-    `input_shape=` (an image (C, H, W), a sequence (T, n))."""
+    `input_shape=` (an image (C, H, W), a sequence (T, n)).
+
+    `Network(inputs=x, outputs=out, loss=…)` makes a network from tensors of the functional
+    API instead (skip connections, branches): a `symnet.nn.graph.GraphNetwork`."""
+
+    graph_class = None  # symnet.nn.graph.GraphNetwork, which registers itself here
+
+    def __new__(cls, *args, **kwargs):
+        if cls is Network and ("inputs" in kwargs or "outputs" in kwargs):
+            return super().__new__(Network.graph_class)
+        return super().__new__(cls)
 
     def __init__(self, layers: Sequence[Layer], loss: Loss, input_shape=None):
         layers = tuple(layers)

@@ -380,6 +380,8 @@ def network_from(spec) -> Network:
 def describe(net: Network) -> str:
     """The compact spec of a network (`2-3-1 sigmoid sigmoid mse`), or its repr when the
     compact form cannot express it."""
+    if hasattr(net, "nodes") or not isinstance(net.layers[0], Dense):
+        return repr(net)  # a graph (functional API), or a stack not starting with Dense
     dense = [la for la in net.layers if isinstance(la, Dense)]
     if not isinstance(net.layers[0], Dense):
         return repr(net)  # a network of images or sequences: the compact form has no words for it
