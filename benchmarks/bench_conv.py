@@ -238,23 +238,34 @@ def bench(label, make, batch, dtype, repeats, seconds):
     return label, batch, med, peaks
 
 
-def main():
-    dtype = np.dtype(args.dtype).type
-    print(f"CNN training step, {args.dtype}, 1 thread, median of {args.repeats} interleaved "
-          f"rounds of {args.seconds:g} s (numpy {np.__version__})\n")
-    head = ("network", "B", "generated", "hand-written", "gen/hand", "PyTorch", "gen/PyTorch",
-            "peak gen", "peak hand")
+HEAD = ("network", "B", "dtype", "generated", "hand-written", "gen/hand", "PyTorch",
+        "gen/PyTorch", "peak gen", "peak hand")
+
+
+def measure(dtypes, repeats, seconds, configs=CONFIGS, say=None):
+    """One table row per (config, dtype): median step times, their ratios, peak memory.
+    `say(row)` is called as each row is measured (benchmarks/run.py prints progress)."""
     rows = []
-    for label, make, batch in CONFIGS:
-        label, batch, med, peaks = bench(label, make, batch, dtype, args.repeats, args.seconds)
+    for (label, make, batch), dtype in ((c, d) for c in configs for d in dtypes):
+        label, batch, med, peaks = bench(label, make, batch, dtype, repeats, seconds)
         torch_t = med.get("PyTorch")
-        rows.append((label, str(batch), f"{med['generated'] * 1e3:.3f} ms",
+        rows.append((label, str(batch), np.dtype(dtype).name, f"{med['generated'] * 1e3:.3f} ms",
                      f"{med['hand-written'] * 1e3:.3f} ms",
                      f"{med['generated'] / med['hand-written']:.2f}×",
                      f"{torch_t * 1e3:.3f} ms" if torch_t else "-",
                      f"{med['generated'] / torch_t:.2f}×" if torch_t else "-",
                      f"{peaks['generated'] / 2**20:.2f} MiB",
                      f"{peaks['hand-written'] / 2**20:.2f} MiB"))
+        if say:
+            say(rows[-1])
+    return rows
+
+
+def main():
+    dtype = np.dtype(args.dtype).type
+    print(f"CNN training step, {args.dtype}, 1 thread, median of {args.repeats} interleaved "
+          f"rounds of {args.seconds:g} s (numpy {np.__version__})\n")
+    head, rows = HEAD, measure([dtype], args.repeats, args.seconds)
     widths = [max(len(r[i]) for r in (head, *rows)) for i in range(len(head))]
     for r in (head, tuple("-" * w for w in widths), *rows):
         print("  ".join(c.ljust(w) for c, w in zip(r, widths)))

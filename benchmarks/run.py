@@ -16,6 +16,8 @@ Sections (each also runs alone: --only step,memory):
   explicit  the largest network whose per-weight formulas are derived within 10 s
   checker   verify's loss evaluations and time, 1k to 1M parameters, against the 2·n_params
             evaluations of entry-by-entry central differences
+  conv      one CNN training step: generated vs a vectorized hand-written NumPy CNN vs PyTorch
+            eager, with peak memory (bench_conv.py); --quick: the digits CNN only
 
 Timed variants run interleaved (A B C D A B C D …), so that a change in the load of a shared
 machine hits them alike; tables give medians and ratios. BLAS (and PyTorch) run one thread: set
@@ -28,7 +30,7 @@ import argparse
 import os
 import sys
 
-SECTIONS = ("step", "api", "memory", "symbolic", "explicit", "checker")
+SECTIONS = ("step", "api", "memory", "symbolic", "explicit", "checker", "conv")
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--quick", action="store_true", help="fewer repeats and sizes")
 parser.add_argument("--only", default=",".join(SECTIONS),
@@ -55,6 +57,7 @@ ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench_api  # noqa: E402  (the checked API against the raw step)
+import bench_conv  # noqa: E402  (the hand-written CNN)
 import bench_step  # noqa: E402  (the hand-written steps)
 import bench_verify  # noqa: E402  (the hand-written MLP that verify checks)
 
@@ -518,11 +521,29 @@ def _duration(s: float) -> str:
 
 # ── main ────────────────────────────────────────────────────────────────────────────────────
 
+# ── conv: a CNN training step (bench_conv.py) ─────────────────────────────────────────────
+
+
+def conv_section() -> str:
+    configs = bench_conv.CONFIGS[:1] if QUICK else bench_conv.CONFIGS
+    repeats = 7 if QUICK else 21
+    rows = bench_conv.measure((np.float32, np.float64), repeats, 0.05, configs,
+                              say=lambda row: say("  " + " | ".join(row)))
+    return "\n".join([
+        f"One training step (loss_and_grads and the SGD update) of a CNN: symnet's generated "
+        f"code, a vectorized hand-written NumPy CNN (im2col by `sliding_window_view`, col2im by "
+        f"strided adds; its gradients checked equal first) and PyTorch eager on the CPU, one "
+        f"thread. Medians of {repeats} interleaved rounds of 0.05 s; peak memory of one step "
+        f"by tracemalloc (NumPy only: PyTorch's allocations are not traced). The issue's "
+        f"target: generated ≤ 1.2× hand-written.", "", table(list(bench_conv.HEAD), rows)])
+
+
 TITLES = {"step": "Training step", "api": "The checked API against the raw generated step",
           "memory": "Peak memory of a training step",
           "symbolic": "Derivation and code generation against depth and width",
           "explicit": "Explicit (per-weight) mode: the largest network in 10 s",
-          "checker": "Checker: verify against entry-by-entry central differences"}
+          "checker": "Checker: verify against entry-by-entry central differences",
+          "conv": "CNN training step"}
 
 
 def main():

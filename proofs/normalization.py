@@ -19,6 +19,8 @@ the textbook formula (`compact=True`, the default). Three kinds of theorem cover
   The general form is out of reach: SymPy cannot differentiate a Sum under a square root.
 - *bounded*, whole networks (dense → normalization → f → ℓ, generic f and ℓ) derived by
   `symnet.derive` in both forms, each gradient against `sympy.diff` of the expanded loss.
+- *bounded*, BatchNorm2d (statistics per channel over (n, y, x), `channels.Channels`): each
+  step's rule and the compact rule against `sympy.diff`, for tiny images (`CHANNEL_SHAPES`).
 
 How the bounded checks decide an equality with square roots in it: both sides are written with
 one positive symbol sⱼ for each √Vⱼ (each power Vⱼ^(k/2) becomes sⱼᵏ), so that their difference
@@ -37,6 +39,7 @@ import sympy as sp
 
 from symnet import Dense, Network, derive
 from symnet.algebra import rules
+from symnet.algebra.channels import Channels
 from symnet.algebra.matexpr import B
 from symnet.algebra.notation import GREEK
 from symnet.algebra.notation import latex_expr as tex
@@ -54,6 +57,8 @@ COMPACT_BOUND = (4, 4)  # B ≤ 4 and n ≤ 4: every shape, both axes
 # Whole networks: the width n of the normalized layer, and the batch. (LayerNorm at n = 3 in
 # the step-by-step form costs 15 s alone; its compact rule is covered up to 4 × 4 above.)
 NETWORK_WIDTHS, NETWORK_BATCHES = (1, 2), (1, 2, 3)
+# BatchNorm2d: (B, C, H, W) of the images checked (statistics over B·H·W entries per channel).
+CHANNEL_SHAPES = ((1, 1, 1, 2), (2, 1, 1, 2), (1, 2, 2, 1), (2, 2, 1, 2), (1, 1, 2, 2))
 
 
 def theorems():
@@ -67,6 +72,9 @@ def theorems():
                       partial(compact_rule, over), f"B ≤ {b}, n ≤ {m}, all shapes")
     yield Theorem("backpropagation through LayerNorm and BatchNorm, both forms", networks,
                   f"n ≤ {max(NETWORK_WIDTHS)}, B ≤ {max(NETWORK_BATCHES)}, generic f and ℓ")
+    shapes = ", ".join("×".join(map(str, s)) for s in CHANNEL_SHAPES)
+    yield Theorem("BatchNorm2d: each step's rule and the compact backward, per channel over "
+                  "(n, y, x)", channel_rules, f"(B, C, H, W) in {shapes}")
 
 
 # ── general: √′ and each step's rule ────────────────────────────────────────────────────────
@@ -218,3 +226,56 @@ def _check_network(proof, d, b, case):
         gradient = env[d.equation(f"d{p.name}").lhs]
         for v, g in zip(env[p], gradient):
             _equal_given_roots(proof, g, sp.diff(L, v), roots, f"{case}: ∂L/∂{v}")
+
+
+# ── bounded: BatchNorm2d, statistics per channel ─────────────────────────────────────────────
+
+
+def channel_rules(proof):
+    """Each rule with `over` = Channels(C, H, W) against sympy.diff of Σ G ⊙ out, every entry
+    of every input its own symbol; then the compact rule as in `compact_rule`."""
+    C3, Z3, G3, N3 = (sp.MatrixSymbol(s, B, 12) for s in "CZGN")
+    axis3, sigma3 = Channels(3, 2, 2), sp.MatrixSymbol("sigma", 3, 1)
+    proof.states(rf"m = {tex(axis3.count)},\ \mu = {tex(rules.mean(Z3, axis3))},\ "
+                 rf"\sigma = \sqrt{{{tex(rules.variance(C3, axis3, EPS))}}}"
+                 r"\ \text{(e.g. } C, H, W = 3, 2, 2\text{)} \implies "
+                 rf"\frac{{\partial L}}{{\partial Z}} = "
+                 rf"{tex(rules.normalize_compact_vjp(G3, N3, sigma3, axis3))}")
+    for b, c, h, w in CHANNEL_SHAPES:
+        over, width, case = Channels(c, h, w), c * h * w, f"B, C, H, W = {b}, {c}, {h}, {w}"
+        Z, G, C, N = (sp.MatrixSymbol(s, B, width) for s in "ZGCN")
+        mu, sigma, Gs = (sp.MatrixSymbol(s, c, 1) for s in ("mu", "sigma", "G_s"))
+        gamma, beta = sp.MatrixSymbol("gamma", c, 1), sp.MatrixSymbol("beta", c, 1)
+        env = {M: symbols(M, b) for M in (Z, G, C, N, mu, sigma, Gs, gamma, beta)}
+        env[sigma] = sp.ImmutableMatrix(c, 1, lambda r, _: sp.Symbol(f"s_{r}", positive=True))
+
+        def check(step, out, G, inputs, rule, env=env, b=b, case=case):
+            L = sum(gv * ov for gv, ov in zip(interpret(G, env, b), interpret(out, env, b)))
+            for wrt, r in zip(inputs, rule):
+                truth = interpret(r, env, b)
+                diffs = sp.ImmutableMatrix(*truth.shape, [sp.diff(L, v) for v in env[wrt]])
+                proof.equal((truth - diffs).applyfunc(sp.cancel), sp.zeros(*truth.shape),
+                            f"{case}, {step}: ∂L/∂{wrt.name} by the rule is sympy.diff's",
+                            show=False)
+
+        check("mean", rules.mean(Z, over), Gs, (Z,), (rules.mean_vjp(Gs, over, width),))
+        check("centre", rules.centre(Z, mu, over), G, (Z, mu), rules.centre_vjp(G, over))
+        check("variance", rules.variance(C, over, EPS), Gs, (C,),
+              (rules.variance_vjp(Gs, C, over),))
+        normalized = rules.normalize(C, sigma, over)
+        check("normalize", normalized, G, (C, sigma),
+              rules.normalize_vjp(G, normalized, sigma, over))
+        check("affine", rules.affine(N, gamma, beta, over), G, (N, gamma, beta),
+              rules.affine_vjp(G, N, gamma, over))
+        # the compact rule, through the whole of N(Z), square roots handled as in compact_rule
+        V, sig, Nz = _forward(Z, over)
+        rule = rules.normalize_compact_vjp(G, Nz, sig, over)
+        z, g = symbols(Z, b), symbols(G, b)
+        env2 = {Z: z, G: g}
+        L = sum(gij * nij for gij, nij in zip(g, interpret(Nz, env2, b)))
+        roots = list(interpret(V, env2, b))
+        for zij, lhs in zip(z, interpret(rule, env2, b)):
+            _equal_given_roots(proof, lhs, sp.diff(L, zij), roots, f"{case}, compact ∂L/∂{zij}")
+    proof.step("every step's rule and the compact rule equal sympy.diff for each shape: the "
+               "sums over (n, y, x) and the spread back to each channel are each other's "
+               "transposes")

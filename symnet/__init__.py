@@ -40,7 +40,7 @@ from .nn.losses import (
     SoftmaxCrossEntropy,
 )
 from .nn.network import Network
-from .nn.normalization import BatchNorm, LayerNorm
+from .nn.normalization import BatchNorm, BatchNorm2d, LayerNorm
 from .nn.spec import describe, load, parse
 from .printing.explicit import explicit
 from .prove import prove
@@ -56,6 +56,7 @@ __all__ = [
     "Input",
     "BCEWithLogits",
     "BatchNorm",
+    "BatchNorm2d",
     "CheckReport",
     "Conv2d",
     "BinaryCrossEntropy",

@@ -48,6 +48,28 @@ def test_every_quantity_is_a_node_with_its_shape():
     assert label(nodes["dW2"]) == r"∂L/∂W2\n3×1"
 
 
+def test_cnn_graph_shows_images_and_reaches_every_gradient():
+    net = sn.Network([sn.Conv2d(1, 2, 3, padding=1), sn.BatchNorm2d(2), sn.ReLU(),
+                      sn.MaxPool2d(2), sn.Flatten(), sn.Dense(8, 3)],
+                     loss=sn.SoftmaxCrossEntropy(), input_shape=(1, 4, 4))
+    d = sn.derive(net)
+    nodes, edges = parse(graph.dot(d, equations=True))
+    assert set(nodes) == {"X", "Y", *d.params, *(eq.name for eq in d.equations)}
+    assert label(nodes["X"]) == r"X\nB×1×4×4" and label(nodes["W1"]) == r"W1\n2×1×3×3"
+    assert label(nodes["Z1"]).endswith(r"\nB×2×4×4") and "⋆" in label(nodes["Z1"])
+    assert label(nodes["N1"]).endswith(r"\nB×2×4×4") and label(nodes["P1"]).endswith("×2×2×2")
+    assert label(nodes["dgamma1"]).endswith(r"\n(2,)") and "route₂" in label(nodes["dH1"])
+    backward = [(a, b) for a, b, attrs in edges if "dashed" in attrs]
+    reached, frontier = {"L"}, ["L"]
+    while frontier:
+        here = frontier.pop()
+        for a, b in backward:
+            if a == here and b not in reached:
+                reached.add(b)
+                frontier.append(b)
+    assert reached == {"L", *(eq.name for eq in d.backward)}
+
+
 def test_forward_edges_are_solid_and_follow_the_equations():
     _, edges = parse(graph.dot(SPEC))
     forward = {(a, b) for a, b, attrs in edges if attrs == "color=black"}

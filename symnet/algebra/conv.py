@@ -115,6 +115,13 @@ class _Windowed(Op):
         return ()
 
 
+def _grouped(expr, text, latex=False):
+    """`text` (the printed `expr`) in parentheses unless `expr` is a name: Σ (C1 ⊙ C1)."""
+    if isinstance(expr, sp.MatrixSymbol):
+        return text
+    return rf"\left({text}\right)" if latex else f"({text})"
+
+
 def _flags(*values):
     return tuple(Integer(int(v)) for v in values)
 
@@ -362,14 +369,16 @@ class ChannelSum(_Windowed):
         return (self.geometry.O, 1)
 
     def _sympystr(self, p):
-        return f"Σ_(n,y,x) {p._print(self.operands[0])}"
+        return f"Σ_(n,y,x) {_grouped(self.operands[0], p._print(self.operands[0]))}"
 
     def _latex(self, p):
-        return rf"\sum_{{n,y,x}} {p._print(self.operands[0])}"
+        G = p._print(self.operands[0])
+        return rf"\sum_{{n,y,x}} {_grouped(self.operands[0], G, latex=True)}"
 
     def _numpycode(self, p):
         g = self.geometry
         G = self._codes(p)[0]
+        G = G if G.isidentifier() else f"({G})"  # (C1 * C1).reshape, not C1 * C1.reshape
         return f"{G}.reshape(-1, {g.O}, {g.Ho * g.Wo}).sum(axis=(0, 2))"
 
     def _exact_value(self, ev, batch):

@@ -130,6 +130,8 @@ def softmax_vjp(G, A):
 # `over="batch"` (BatchNorm): one statistic per column, a column (n, 1), spread as 𝟙 vᵀ.
 # `over="features"` (LayerNorm): one statistic per row, a column (B, 1), spread as v 𝟙ᵀ.
 # m is how many entries each statistic averages: B or n.
+# `over` may also be an axis object (BatchNorm2d's `channels.Channels`, one statistic per channel
+# over (n, y, x), m = B·H·W) that answers these questions itself: the rules stay one set.
 
 DIVIDE = ScalarFn("divide", "⊘", sp.Lambda((x, y), x / y))  # entry by entry
 
@@ -137,10 +139,14 @@ DIVIDE = ScalarFn("divide", "⊘", sp.Lambda((x, y), x / y))  # entry by entry
 def count(over, n):
     """How many entries each statistic averages: B, or the width n (a number, or a symbol in
     the proofs)."""
+    if not isinstance(over, str):
+        return over.count
     return B if over == "batch" else sp.sympify(n)
 
 
 def mean(M, over):
+    if not isinstance(over, str):
+        return over.mean(M)
     if over == "batch":  # Transpose kept unevaluated: (C ⊙ C)ᵀ 𝟙 reads better than Cᵀ ⊙ Cᵀ 𝟙
         return MatMul(1 / B, sp.Transpose(M), ones(M.shape[0]))
     n = M.shape[1]
@@ -148,11 +154,15 @@ def mean(M, over):
 
 
 def spread(v, over, n):
+    if not isinstance(over, str):
+        return over.spread(v)
     return MatMul(ones(B), v.T) if over == "batch" else MatMul(v, ones(1, n))
 
 
 def unspread(G, over):
     """The VJP of `spread`: sum G along the axis the statistic was spread over."""
+    if not isinstance(over, str):
+        return over.unspread(G)
     if over == "batch":
         return MatMul(sp.Transpose(G), ones(G.shape[0]))
     return MatMul(G, ones(G.shape[1]))
@@ -165,6 +175,8 @@ def mean_vjp(G, over, n):
 
 def sum_spread(M, over):
     """Σ M along the axis, spread back to M's shape: 𝟙 𝟙ᵀ M (batch) or M 𝟙 𝟙ᵀ (features)."""
+    if not isinstance(over, str):
+        return over.sum_spread(M)
     if over == "batch":
         return MatMul(ones(M.shape[0]), ones(1, M.shape[0]), M)
     return MatMul(M, ones(M.shape[1]), ones(1, M.shape[1]))
@@ -222,14 +234,18 @@ def normalize_compact_vjp(G, N, sigma, over):
     return Elementwise(DIVIDE, MatMul(1 / m, inner), spread(sigma, over, N.shape[1]))
 
 
-def affine(N, gamma, beta):
-    """H = N ⊙ 𝟙γᵀ + 𝟙βᵀ: a learned scale and shift per column."""
+def affine(N, gamma, beta, over="batch"):
+    """H = N ⊙ 𝟙γᵀ + 𝟙βᵀ: a learned scale and shift per column (per channel: `over`)."""
+    if not isinstance(over, str):
+        return over.affine(N, gamma, beta)
     rows = N.shape[0]
     return MatAdd(HadamardProduct(N, MatMul(ones(rows), gamma.T)), MatMul(ones(rows), beta.T))
 
 
-def affine_vjp(G, N, gamma):
+def affine_vjp(G, N, gamma, over="batch"):
     """(∂L/∂N, ∂L/∂γ, ∂L/∂β) = (G ⊙ 𝟙γᵀ, (G ⊙ N)ᵀ𝟙, Gᵀ𝟙)."""
+    if not isinstance(over, str):
+        return over.affine_vjp(G, N, gamma)
     rows = N.shape[0]
     return (HadamardProduct(G, MatMul(ones(rows), gamma.T)),
             MatMul(sp.Transpose(HadamardProduct(G, N)), ones(rows)), MatMul(G.T, ones(rows)))

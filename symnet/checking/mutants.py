@@ -341,6 +341,44 @@ def dropout_not_rescaled(d):
                 break
 
 
+def _normalization_rules(d):
+    """(equation, the compact rule's inner sum, its 1/m, its terms) for every
+    N = (Z − μ) ⊘ σ differentiated in one step: ((1/m)(m G − Σ G − N ⊙ Σ(G ⊙ N))) ⊘ σ."""
+    for eq in d.backward:
+        for node in sp.preorder_traversal(eq.rhs):
+            if not (isinstance(node, Elementwise) and node.fn == DIVIDE
+                    and isinstance(node.operands[0], MatMul)):
+                continue
+            coeff, rest = node.operands[0].as_coeff_mmul()
+            if len(rest.args) == 1 and isinstance(rest.args[0], MatAdd) and len(
+                    rest.args[0].args) == 3:
+                yield eq, rest.args[0], coeff
+
+
+def normalization_term_dropped(d):
+    """BatchNorm/LayerNorm's backward written by hand: the path through the mean or through
+    the variance forgotten, or (BatchNorm2d) the statistics' count m = B·H·W taken as B."""
+    for eq, inner, coeff in _normalization_rules(d):
+        for term in inner.args:
+            c, _ = term.as_coeff_mmul()
+            if c != -1:
+                continue
+            rest = [t for t in inner.args if t != term]
+            edited = _sub(eq.rhs, inner, MatAdd(*rest))
+            if term.has(HadamardProduct):
+                yield (f"the variance term {unicode_expr(MatMul(-1, *term.args[1:]))} is "
+                       f"dropped from {_name(eq.lhs)}: the path through σ is missing", {
+                           eq.name: edited})
+            else:
+                yield (f"the mean term {unicode_expr(MatMul(-1, *term.args[1:]))} is dropped "
+                       f"from {_name(eq.lhs)}: the path through μ is missing", {eq.name: edited})
+        m = 1 / coeff
+        if m != B and m.has(B):  # BatchNorm2d: m = B·H·W entries per channel
+            yield (f"{_name(eq.lhs)} divides by B where each channel's statistics average "
+                   f"{unicode_expr(m)} entries (the batch and the positions)",
+                   {eq.name: eq.rhs.xreplace({m: B, coeff: 1 / B})})
+
+
 KIND_OF = {  # mutant → the kind of mistake it is
     "activation_derivative_missing": "activation_derivative_missing",
     "derivative_at_output": "activation_derivative_at_output",
@@ -354,6 +392,7 @@ KIND_OF = {  # mutant → the kind of mistake it is
     "path_missing": "path_missing",
     "dropout_mask_missing": "dropout_wrong",
     "dropout_not_rescaled": "dropout_wrong",
+    "normalization_term_dropped": "normalization_wrong",
 }
 
 MUTANTS = (
@@ -370,6 +409,7 @@ MUTANTS = (
     path_missing,
     dropout_mask_missing,
     dropout_not_rescaled,
+    normalization_term_dropped,
 )
 
 

@@ -124,25 +124,29 @@ def _batch_guard(net) -> list[str]:
 MOMENTUM = 0.1  # PyTorch's BatchNorm1d default: running = (1 − m)·running + m·batch statistic
 
 
-def batchnorms(net) -> list[tuple[int, int, float]]:
-    """(k, width, eps) of each BatchNorm layer, k the dense layer it follows."""
-    out = []
+def batchnorms(net) -> list[tuple[int, int, float, int]]:
+    """(k, width, eps, positions) of each layer with running statistics (BatchNorm,
+    BatchNorm2d), k the layer it follows; positions: H·W per channel for BatchNorm2d, else 1."""
+    out, shape = [], net.input_shape
     for layer, k in zip(net.layers, net.numbers):
-        if type(layer).__name__ == "BatchNorm":
-            out.append((k, layer.n, float(layer.eps)))
+        if getattr(layer, "running_statistics", False):
+            positions = shape[1] * shape[2] if len(shape) == 3 else 1
+            out.append((k, layer.n, float(layer.eps), positions))
+        shape = tuple(layer.out_shape(shape))
     return out
 
 
 def _state_update(norms) -> list[str]:
     """Training mode with a state: the running statistics updated in place, as PyTorch does
-    (the variance unbiased: Vk holds the biased one plus ε)."""
+    (the variance unbiased by m/(m − 1), m = B·positions: Vk holds the biased one plus ε)."""
     lines = ["if state is not None:  # running statistics, momentum 0.1 (PyTorch's)"]
-    for k, _, eps in norms:
+    for k, _, eps, positions in norms:
         m, v = f'state["running_mean{k}"]', f'state["running_var{k}"]'
+        count = "B" if positions == 1 else f"B * {positions}"
         lines += [f"    {m} *= {1 - MOMENTUM!r}",
                   f"    {m} += {MOMENTUM!r} * mu{k}",
                   f"    {v} *= {1 - MOMENTUM!r}",
-                  f"    {v} += {MOMENTUM!r} * (V{k} - {eps!r}) * (B / (B - 1))"]
+                  f"    {v} += {MOMENTUM!r} * (V{k} - {eps!r}) * ({count} / ({count} - 1))"]
     return lines
 
 
@@ -154,7 +158,7 @@ def _eval_forward(context, forward, reserved, norms, out, params, drop=None,
     if drop is not None:
         drop(block)
     replace = {}
-    for k, _, eps in norms:
+    for k, _, eps, _ in norms:
         replace[f"mu{k}"] = (f'state["running_mean{k}"]', f"μ{k} = running_mean{k}")
         replace[f"V{k}"] = (f'state["running_var{k}"] + {eps!r}', f"V{k} = running_var{k} + ε")
     for st in block.statements:
@@ -253,7 +257,7 @@ def _state_function(norms) -> str:
              'params',
              '    so that no optimizer touches them: mean 0 and variance 1 to start."""',
              "    return {"]
-    for k, n, _ in norms:
+    for k, n, *_ in norms:
         lines += [f'        "running_mean{k}": np.zeros({n}, dtype=DTYPE),',
                   f'        "running_var{k}": np.ones({n}, dtype=DTYPE),']
     lines.append("    }")
@@ -356,7 +360,7 @@ def module_source(net, dtype: np.dtype, input_gradient: bool = False) -> str:
     drop(fwd)
     forward_masks = [f'{m} = None if masks is None else masks["{m}"]' for m in masks]
     update = _state_update(norms) if norms else []
-    kept = {n for k, _, _ in norms for n in (f"mu{k}", f"V{k}")}
+    kept = {n for k, *_ in norms for n in (f"mu{k}", f"V{k}")}
     state_doc = ("\n    With `state` (init_state()), BatchNorm uses its running statistics "
                  "(evaluation mode,\n    any batch size); without, the batch's (training mode)."
                  if norms else "\n    `state` is unused: the network has no BatchNorm.")
@@ -403,7 +407,7 @@ def module_source(net, dtype: np.dtype, input_gradient: bool = False) -> str:
         "",
         f"DTYPE = np.{np.dtype(dtype).name}  # of the arrays init_params makes, train converts to",
         "SHAPES = {" + ", ".join(f'"{k}": {v}' for k, v in shapes.items()) + "}",
-        "STATE_SHAPES = {" + ", ".join(f'"running_{s}{k}": ({n},)' for k, n, _ in norms
+        "STATE_SHAPES = {" + ", ".join(f'"running_{s}{k}": ({n},)' for k, n, *_ in norms
                                        for s in ("mean", "var")) + "}",
         *(["MASK_WIDTHS = {" + ", ".join(f'"{m}": {w}' for m, (w, _) in masks.items()) + "}",
            "_RNG = np.random.default_rng(0)  # draws dropout masks when none are given"]

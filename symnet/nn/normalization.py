@@ -31,6 +31,7 @@ import numpy as np
 import sympy as sp
 
 from ..algebra import rules
+from ..algebra.channels import Channels
 from ..algebra.functions import x
 from ..algebra.matexpr import ScalarFn
 from ..errors import ShapeError, SpecError
@@ -79,12 +80,19 @@ class _Normalization(Layer):
         """Start as the identity on normalized values: γ = 1, β = 0 (as PyTorch does)."""
         return {f"gamma{k}": np.ones(self.n), f"beta{k}": np.zeros(self.n)}
 
+    def axis(self, tape, Z):
+        """What `rules` take as `over`: "batch", "features", or an axis object."""
+        return self.over
+
     def record(self, tape, Z, k: int):
-        over, eps, composed = self.over, self.eps, not self.compact
+        over, eps, composed = self.axis(tape, Z), self.eps, not self.compact
         gamma = tape.param(f"gamma{k}", self.n)
         beta = tape.param(f"beta{k}", self.n)
-        axis = "column, over the batch" if over == "batch" else "row, over its features"
-        m = "B" if over == "batch" else str(self.n)
+        if isinstance(over, Channels):
+            axis, m, unit = over.words(), over.m_text(), "channel"
+        else:
+            axis = "column, over the batch" if over == "batch" else "row, over its features"
+            m, unit = ("B" if over == "batch" else str(self.n)), "column"
 
         def step(name, value, inputs, vjp, why):
             # In the compact form the statistics are forward-only: the normalize step's rule
@@ -123,15 +131,19 @@ class _Normalization(Layer):
                 why=f"N{k} = ({Z.name} − μ{k}) ⊘ σ{k} with μ{k}, σ{k} the statistics of each "
                     f"{axis}. Through the mean, the variance and σ the chain rule gives "
                     f"∂L/∂{Z.name} = (1/{m})({m} G − Σ G − N{k} ⊙ Σ(G ⊙ N{k})) ⊘ σ{k} with "
-                    f"G = ∂L/∂N{k} and Σ summing each {axis.split(',')[0]}: the path through "
-                    f"the mean vanishes because centred values sum to zero.",
+                    f"G = ∂L/∂N{k} and Σ summing each {axis.split(',')[0]}"
+                    + (f" over (n, y, x), the {m} entries of its statistics, spread back by "
+                       "[c]" if unit == "channel" else "")
+                    + ": the path through the mean vanishes because centred values sum to "
+                      "zero.",
                 layer=k,
             )
+        where = "over (n, y, x)" if unit == "channel" else "over the batch"
         return tape.record(
-            f"H{k}", rules.affine(N, gamma, beta), (N, gamma, beta),
-            lambda G, out: rules.affine_vjp(G, N, gamma),
-            why=f"H{k} = N{k} ⊙ γ{k} + β{k} column by column: ∂L/∂N{k} = ∂L/∂H{k} ⊙ γ{k}, "
-                f"∂L/∂γ{k} sums ∂L/∂H{k} ⊙ N{k} over the batch and ∂L/∂β{k} sums ∂L/∂H{k}.",
+            f"H{k}", rules.affine(N, gamma, beta, over), (N, gamma, beta),
+            lambda G, out: rules.affine_vjp(G, N, gamma, over),
+            why=f"H{k} = N{k} ⊙ γ{k} + β{k} {unit} by {unit}: ∂L/∂N{k} = ∂L/∂H{k} ⊙ γ{k}, "
+                f"∂L/∂γ{k} sums ∂L/∂H{k} ⊙ N{k} {where} and ∂L/∂β{k} sums ∂L/∂H{k}.",
             layer=k,
         )
 
@@ -142,9 +154,40 @@ def _sqrt_derivative() -> ScalarFn:
 
 class BatchNorm(_Normalization):
     """Normalize each of n features over the batch (training-mode statistics), then scale by
-    γ and shift by β: PyTorch's `BatchNorm1d(n, eps)` in training mode (no running averages)."""
+    γ and shift by β: PyTorch's `BatchNorm1d(n, eps)`; training mode by default, running
+    statistics with a state (`model.init_state()`). For images (C, H, W): `BatchNorm2d(C)`."""
 
     over, name = "batch", "batchnorm"
+    running_statistics = True  # running mean and variance in evaluation mode (codegen.module)
+
+
+class BatchNorm2d(_Normalization):
+    """Normalize each of C channels of (C, H, W) images over the batch and the positions
+    (training-mode statistics, m = B·H·W entries each), then scale by γ and shift by β, each
+    of shape (C,): PyTorch's `BatchNorm2d(num_features, eps)`. Running statistics (momentum
+    0.1, the variance unbiased by m/(m − 1)) as for BatchNorm: `model.init_state()`."""
+
+    over, name = "channels", "batchnorm2d"
+    running_statistics = True
+
+    def __init__(self, num_features: int, eps=1e-5, *, compact: bool = True):
+        super().__init__(num_features, eps, compact=compact)
+
+    def out_shape(self, in_shape):
+        if len(in_shape) != 3:
+            raise ShapeError(f"{self!r} normalizes images (C, H, W) per channel, but the layer "
+                             f"before it gives shape {tuple(in_shape)}; for (B, n) inputs use "
+                             "BatchNorm(n)")
+        if in_shape[0] != self.n:
+            raise ShapeError(f"{self!r} normalizes {self.n} channels, but the layer before it "
+                             f"gives images of shape {tuple(in_shape)} ({in_shape[0]} channels)")
+        if in_shape[1] * in_shape[2] == 1:
+            raise ShapeError(f"{self!r} on 1×1 images: each channel's statistics would come from "
+                             "the batch alone; Flatten() and use BatchNorm(C)")
+        return tuple(in_shape)
+
+    def axis(self, tape, Z):
+        return Channels(*tape.sample_shapes[Z])
 
 
 class LayerNorm(_Normalization):

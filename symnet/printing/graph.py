@@ -8,7 +8,8 @@ or from the shell: `symnet graph "2-3-1 sigmoid sigmoid mse" -o net.png`.
 
 Nodes are the named quantities of the derivation: the data X and Y (grey boxes), the
 parameters (blue boxes), the forward intermediates Z1, A1, … (white), the loss L (orange) and
-the backward quantities δ2, ∂L/∂W2, … (red outline; parameter gradients filled). Edges:
+the backward quantities δ2, ∂L/∂W2, … (red outline; parameter gradients filled), each with
+its shape (images of a CNN as B×C×H×W, conv kernels as O×C×kh×kw). Edges:
 
     solid black     forward: an input of a forward equation → what it defines
     dashed red      backward: the gradient flowing from L through δ2 to δ1 and ∂L/∂W1
@@ -56,7 +57,7 @@ def dot(net, *, equations: bool = False, reads: bool = True) -> str:
     from ..nn.spec import describe
 
     d = derivation_of(net)
-    shapes = d.tape.shapes  # NumPy shapes of the parameters: (3,) rather than 3×1
+    shapes = {**_image_shapes(d), **d.tape.shapes}  # NumPy shapes: (3,) rather than 3×1
     gradients = {eq.lhs for eq in d.backward}
     legend = "forward (solid), backward (dashed)" + (
         ", values the backward pass reads (dotted)" if reads else "")
@@ -152,8 +153,28 @@ def _symbols(expr) -> list:
     return list(seen)
 
 
+def _image_shapes(d) -> dict[str, tuple]:
+    """{name: ("B", C, H, W)} for the image-valued quantities of a CNN (and their gradients,
+    d + name): those the tape records as images, and forward values computed from one with
+    the same width (C1 = Z1 − μ1[c] is an image too)."""
+    images = {str(s.name): shape for s, shape in d.tape.sample_shapes.items()}
+    for eq in d.forward:
+        if str(eq.lhs.name) not in images:
+            for s in _symbols(eq.rhs):
+                shape = images.get(str(s.name))
+                if shape and s.shape[1] == eq.lhs.shape[1] and len(shape) == 3:
+                    images[str(eq.lhs.name)] = shape
+                    break
+    out = {}
+    for name, shape in images.items():
+        if len(shape) > 1:
+            out[name] = out[f"d{name}"] = ("B", *shape)
+    return out
+
+
 def _shape(name, symbol, shapes) -> str:
-    """A parameter's (or its gradient's) NumPy shape, 2×3 or (3,); B×3 for the others."""
+    """A parameter's (or its gradient's) NumPy shape, 2×3 or (3,); B×3 for the others, and
+    B×C×H×W for images."""
     if name in shapes:
         shape = shapes[name]
         return "×".join(map(str, shape)) if len(shape) > 1 else f"({shape[0]},)"

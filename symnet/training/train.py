@@ -146,7 +146,9 @@ def train(model, params, X, Y, epochs=100, lr=0.1, batch_size=32, optimizer="sgd
     mean = net.loss.reduction == "mean"
     # BatchNorm's training mode needs 2 samples: a last minibatch of one joins the one before
     merge_last = has_batchnorm(net)
-    state = model.init_state() if merge_last else None  # evaluated as PyTorch's model.eval()
+    # Running statistics (BatchNorm, BatchNorm2d), evaluated as PyTorch's model.eval(); None
+    # without them.
+    state = model.init_state() or None
     if merge_last and len(X) % batch_size == 1 and len(X) > 1 and progress:
         print("note: the last minibatch would hold 1 sample, which BatchNorm cannot normalize; "
               "it joins the one before", file=sys.stderr)
