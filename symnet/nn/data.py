@@ -63,9 +63,17 @@ def check_params(net, params, *, allow_exact: bool = False) -> dict[str, np.ndar
     return out
 
 
+def _samples(net, X: np.ndarray) -> np.ndarray:
+    """X of shape (B, *input_shape) (a batch of sequences or images) as rows (B, n_in)."""
+    shape = tuple(getattr(net, "input_shape", ()))
+    if X.ndim == len(shape) + 1 > 2 and X.shape[1:] == shape:
+        return X.reshape(X.shape[0], -1)
+    return X
+
+
 def check_inputs(net, X, *, allow_exact: bool = False) -> np.ndarray:
     """X alone (for a forward pass), checked as `check_batch` checks it."""
-    X = _as_array(X, "X", allow_exact)
+    X = _samples(net, _as_array(X, "X", allow_exact))
     if X.ndim != 2 or X.shape[1] != net.n_in:
         raise ShapeError(f"X has shape {X.shape}, the network needs (B, {net.n_in})")
     if X.shape[0] == 0:
@@ -90,7 +98,7 @@ def check_batch_size(net, B: int):
 def check_batch(net, X, Y, *, allow_exact: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """X as (B, n_in) and Y as (B, n_out), converting class labels to one-hot rows for
     softmax cross-entropy and a 1-D Y to a column for single-output networks."""
-    X = _as_array(X, "X", allow_exact)
+    X = _samples(net, _as_array(X, "X", allow_exact))
     Y = _as_array(Y, "Y", allow_exact)
     if X.ndim != 2 or X.shape[1] != net.n_in:
         raise ShapeError(f"X has shape {X.shape}, the network needs (B, {net.n_in})")

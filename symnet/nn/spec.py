@@ -381,6 +381,8 @@ def describe(net: Network) -> str:
     """The compact spec of a network (`2-3-1 sigmoid sigmoid mse`), or its repr when the
     compact form cannot express it."""
     dense = [la for la in net.layers if isinstance(la, Dense)]
+    if not isinstance(net.layers[0], Dense):
+        return repr(net)  # the compact form starts with a dense layer (no conv, no RNN)
     if not all(d.bias for d in dense):
         return repr(net)  # the compact form has no word for a dense layer without a bias
     chains = []
