@@ -268,5 +268,64 @@ class TimeSumBias(SeqOp):
         return sp.ImmutableMatrix(total)
 
 
-__all__ = ["AtTimeStep", "PerStep", "SeqOp", "TimeStep", "TimeSum", "TimeSumBias",
-           "exact_blocks", "exact_join"]
+
+
+# ── a sequence as one row per time step, and back (LayerNorm of each step) ─────────────────
+
+
+class ToSteps(SeqOp):
+    """The (B, T·d) rows of sequences as (B·T, d): one row per time step of every sample."""
+
+    def __new__(cls, M, T: int):
+        return super().__new__(cls, M, T)
+
+    M = property(lambda self: self.args[0])
+    T = property(lambda self: self._int(1))
+
+    @property
+    def shape(self):
+        return (self.M.shape[0] * self.T, self.M.shape[1] // self.T)
+
+    def _sympystr(self, printer):
+        return f"[{at(printer, self.M, 't')}]ₜ as rows"
+
+    def _latex(self, printer):
+        return rf"\left[{latex_at(printer, self.M, 't')}\right]_{{t}}\ \text{{as rows}}"
+
+    def _numpycode(self, printer):
+        return f"{code(printer, self.M)}.reshape(-1, {self.shape[1]})"
+
+    def _exact_value(self, ev, batch):
+        M = ev(self.M)
+        return sp.ImmutableMatrix(M.reshape(M.rows * self.T, M.cols // self.T))
+
+
+class FromSteps(SeqOp):
+    """(B·T, d) rows, one per time step, back as (B, T·d) sequences (ToSteps' inverse)."""
+
+    def __new__(cls, M, T: int):
+        return super().__new__(cls, M, T)
+
+    M = property(lambda self: self.args[0])
+    T = property(lambda self: self._int(1))
+
+    @property
+    def shape(self):
+        return (self.M.shape[0] / self.T, self.M.shape[1] * self.T)
+
+    def _sympystr(self, printer):
+        return f"{printer._print(self.M)} as sequences"
+
+    def _latex(self, printer):
+        return rf"{printer._print(self.M)}\ \text{{as sequences}}"
+
+    def _numpycode(self, printer):
+        return f"{code(printer, self.M)}.reshape(-1, {self.shape[1]})"
+
+    def _exact_value(self, ev, batch):
+        M = ev(self.M)
+        return sp.ImmutableMatrix(M.reshape(M.rows // self.T, M.cols * self.T))
+
+
+__all__ = ["AtTimeStep", "FromSteps", "PerStep", "SeqOp", "TimeStep", "TimeSum", "TimeSumBias",
+           "ToSteps", "exact_blocks", "exact_join"]
