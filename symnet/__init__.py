@@ -14,6 +14,8 @@ from .codegen.model import Model, compile
 from .codegen.module import codegen
 from .derivation.chain import Derivation, Equation, derive
 from .errors import DataError, ShapeError, SpecError, SymnetError
+from .nn.attention import SelfAttention
+from .nn.flatten import Flatten
 from .nn.layers import (
     ELU,
     GELU,
@@ -37,6 +39,7 @@ from .nn.losses import (
 )
 from .nn.network import Network
 from .nn.normalization import BatchNorm, LayerNorm
+from .nn.recurrent import LSTM, RNN
 from .nn.spec import describe, load, parse
 from .printing.explicit import explicit
 from .prove import prove
@@ -52,19 +55,23 @@ __all__ = [
     "Dense",
     "Derivation",
     "ELU",
+    "Flatten",
     "Equation",
     "GELU",
     "CrossEntropy",
     "Identity",
     "LayerNorm",
     "LeakyReLU",
+    "LSTM",
     "MSE",
     "Model",
     "Network",
     "ParamResult",
     "Report",
     "ReLU",
+    "RNN",
     "ShapeError",
+    "SelfAttention",
     "SiLU",
     "Sigmoid",
     "Softmax",

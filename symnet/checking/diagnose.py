@@ -29,6 +29,8 @@ KINDS = {
     "partial": "only some entries (rows, columns, samples) are wrong",
     "loss_gradient_wrong": "the gradient of the loss at the output is wrong",
     "normalization_wrong": "the backward pass of a BatchNorm/LayerNorm is wrong",
+    "recurrence_wrong": "backpropagation through time is wrong (a recurrent term, a sum over t)",
+    "attention_wrong": "the backward pass of attention is wrong (softmax Jacobian, 1/√d)",
     "zero": "the gradient is all zeros",
     "other": "wrong, in no pattern symnet recognizes",
 }

@@ -27,6 +27,7 @@ from ..algebra.matexpr import B, Elementwise, ScalarFn, Softmax
 from ..algebra.notation import unicode_expr
 from ..algebra.rules import DIVIDE
 from ..derivation.chain import Derivation, Equation
+from . import sequence_mutants
 
 
 @dataclass(frozen=True)
@@ -292,7 +293,9 @@ MUTANTS = (
     bias_not_summed,
     weight_gradient_transposed,
     l2_term_wrong,
+    *sequence_mutants.MUTANTS,  # recurrent and attention layers' own mistakes
 )
+KIND_OF.update(sequence_mutants.KIND_OF)
 
 
 def mutants(d: Derivation) -> list[Mutant]:
