@@ -198,7 +198,8 @@ class TimeSum(SeqOp):
         return (self.P.shape[1] // self.T, self.Q.shape[1] // self.T)
 
     def _range(self):
-        first = "T" if self.first == self.T else str(self.first)
+        truncated = self.first == self.T and self.first != 1 + self.shift
+        first = "T" if truncated else str(self.first)
         return first, ("t" if not self.shift else f"t−{self.shift}")
 
     def _sympystr(self, printer):
@@ -246,7 +247,7 @@ class TimeSumBias(SeqOp):
     ndim = 1  # a bias gradient is 1-D, like b
 
     def _first(self):
-        return "T" if self.first == self.T else str(self.first)
+        return "T" if self.first == self.T and self.first != 1 else str(self.first)
 
     def _sympystr(self, printer):
         return f"Σ[t={self._first()}…T] {at(printer, self.Q, 't')}ᵀ 𝟙"
