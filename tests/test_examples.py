@@ -28,7 +28,8 @@ def run(name, timeout=60):
 
 
 def test_every_example_is_tested():
-    tested = {"print_equations", "digits_standalone", "find_the_bug", "custom_activation"}
+    tested = {"print_equations", "digits_standalone", "find_the_bug", "custom_activation",
+              "sine_phase_rnn"}
     assert {p.stem for p in (ROOT / "examples").glob("*.py")} <= tested
 
 
@@ -68,3 +69,10 @@ def test_custom_activation():
     assert "dbeta1 = " in out and "all gradients match" in out  # generated, checked
     assert float(out.split("test accuracy ")[1].split("%")[0]) > 90  # trained
     assert float(out.split("β1 learned: ")[1].split()[0]) != 1.0
+
+
+def test_sine_phase_rnn():
+    out = run("sine_phase_rnn")
+    assert "δ1 = [(∂L/∂S1[t] + δ1[t+1] Wh1ᵀ) ⊙ tanh′(Z1[t])]ₜ₌T…₁" in out
+    assert "check of the same network at T = 3: ok" in out
+    assert float(out.split("test accuracy after 15 epochs: ")[1].split("%")[0]) > 90
