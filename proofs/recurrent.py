@@ -41,7 +41,8 @@ def theorems():
     # (simplify of nested sigmoids); it is not run by default. The LSTM is checked against an
     # independent NumPy BPTT, finite differences and exact evaluation in tests/test_recurrent.py.
     yield Theorem("self-attention: the softmax rule per row and the 1/√d in ∂L/∂Q, ∂L/∂K",
-                  attention, f"T ≤ 3, d_model ≤ 2, d_head = 1, B = 1, causal or not ({len(ATTENTION_CASES)} cases)")
+                  attention, f"T ≤ 3, d_model ≤ 2, d_head = 1, B = 1, causal or not "
+                             f"({len(ATTENTION_CASES)} cases)")
 
 
 def _sigmoid(v):
