@@ -14,9 +14,11 @@ from .codegen.model import Model, compile
 from .codegen.module import codegen
 from .derivation.chain import Derivation, Equation, derive
 from .errors import DataError, ShapeError, SpecError, SymnetError
-from .nn.conv import AvgPool2d, Conv2d, Flatten, MaxPool2d
+from .nn.attention import SelfAttention
+from .nn.conv import AvgPool2d, Conv2d, MaxPool2d
 from .nn.dropout import Dropout
 from .nn.embedding import Embedding
+from .nn.flatten import Flatten
 from .nn.graph import Add, Concat, Input
 from .nn.layers import (
     ELU,
@@ -41,6 +43,7 @@ from .nn.losses import (
 )
 from .nn.network import Network
 from .nn.normalization import BatchNorm, BatchNorm2d, LayerNorm
+from .nn.recurrent import LSTM, RNN
 from .nn.spec import describe, load, parse
 from .printing.explicit import explicit
 from .prove import prove
@@ -48,39 +51,42 @@ from .training.train import train
 
 __all__ = [
     "Activation",
-    "AvgPool2d",
     "Add",
-    "Concat",
-    "Dropout",
-    "Embedding",
-    "Input",
-    "BCEWithLogits",
+    "AvgPool2d",
     "BatchNorm",
     "BatchNorm2d",
-    "CheckReport",
-    "Conv2d",
+    "BCEWithLogits",
     "BinaryCrossEntropy",
+    "CheckReport",
+    "Concat",
+    "Conv2d",
+    "CrossEntropy",
     "DataError",
     "Dense",
     "Derivation",
+    "Dropout",
     "ELU",
+    "Embedding",
     "Equation",
     "Flatten",
     "GELU",
-    "CrossEntropy",
     "Identity",
+    "Input",
     "LayerNorm",
     "LeakyReLU",
-    "MSE",
+    "LSTM",
     "MaxPool2d",
     "Model",
+    "MSE",
     "Network",
     "ParamResult",
-    "Report",
     "ReLU",
+    "Report",
+    "RNN",
+    "SelfAttention",
     "ShapeError",
-    "SiLU",
     "Sigmoid",
+    "SiLU",
     "Softmax",
     "SoftmaxCrossEntropy",
     "Softplus",

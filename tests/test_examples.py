@@ -29,7 +29,7 @@ def run(name, timeout=60):
 
 def test_every_example_is_tested():
     tested = {"print_equations", "digits_standalone", "find_the_bug", "custom_activation",
-              "cnn_digits", "residual_mlp"}
+              "cnn_digits", "residual_mlp", "sine_phase_rnn"}
     assert {p.stem for p in (ROOT / "examples").glob("*.py")} <= tested
 
 
@@ -89,3 +89,10 @@ def test_residual_mlp():
     for line in rows.values():
         assert "check: ok" in line
         assert float(line.split("training accuracy ")[1].rstrip("%")) > 60
+
+
+def test_sine_phase_rnn():
+    out = run("sine_phase_rnn")
+    assert "δ1 = [(∂L/∂S1[t] + δ1[t+1] Wh1ᵀ) ⊙ tanh′(Z1[t])]ₜ₌T…₁" in out
+    assert "check of the same network at T = 3: ok" in out
+    assert float(out.split("test accuracy after 15 epochs: ")[1].split("%")[0]) > 90

@@ -33,6 +33,8 @@ KINDS = {
                        "not flipped, stride or padding mishandled, gradient misrouted)",
     "path_missing": "the gradient along one path (a skip connection, a branch) is missing",
     "dropout_wrong": "the dropout mask or its 1/(1 − p) rescaling is missing in the backward pass",
+    "recurrence_wrong": "backpropagation through time is wrong (a recurrent term, a sum over t)",
+    "attention_wrong": "the backward pass of attention is wrong (softmax Jacobian, 1/√d)",
     "zero": "the gradient is all zeros",
     "other": "wrong, in no pattern symnet recognizes",
 }

@@ -27,6 +27,7 @@ from ..algebra.matexpr import B, Elementwise, ScalarFn, Softmax
 from ..algebra.notation import unicode_expr
 from ..algebra.rules import DIVIDE
 from ..derivation.chain import Derivation, Equation
+from . import sequence_mutants
 
 
 @dataclass(frozen=True)
@@ -410,7 +411,9 @@ MUTANTS = (
     dropout_mask_missing,
     dropout_not_rescaled,
     normalization_term_dropped,
+    *sequence_mutants.MUTANTS,  # recurrent and attention layers' own mistakes
 )
+KIND_OF.update(sequence_mutants.KIND_OF)
 
 
 def mutants(d: Derivation) -> list[Mutant]:

@@ -220,6 +220,10 @@ def _function(name, args, doc, block, returns, params, keep=(), pre=(), post=())
 
 def _init_function(net, shapes, dtype_name) -> str:
     schemes, initial = init_scheme(net), _initial_values(net)
+    custom = {}  # layers that say how their weights start (RNN: PyTorch's uniform)
+    for layer, k in zip(net.layers, net.numbers):
+        if hasattr(layer, "init_code"):
+            custom.update(layer.init_code(k))
     lines = [
         "def init_params(seed=0):",
         '    """Fresh parameters: W He-normal (std √(2/n_in)) before ReLU-like activations,',
@@ -229,7 +233,9 @@ def _init_function(net, shapes, dtype_name) -> str:
         "    return {",
     ]
     for name, shape in shapes.items():
-        if schemes.get(name) == "normal":
+        if name in custom:
+            value = f"{custom[name]}.astype(DTYPE)"
+        elif schemes.get(name) == "normal":
             value = f"rng.normal(0.0, 1.0, size={shape}).astype(DTYPE)"
         elif name in schemes:
             n_in, n_out = shape if len(shape) == 2 else (  # a conv kernel (out, in, kh, kw)
@@ -282,6 +288,7 @@ def _train_function(net, masks=()) -> str:
     epoch = "total / len(X)" if net.loss.reduction == "mean" else "total"
     body = [
         "X = np.asarray(X, dtype=DTYPE)",
+        *(["X = X.reshape(X.shape[0], -1)"] if len(net.input_shape) > 1 else []),
         "Y = _targets(X, np.asarray(Y)).astype(DTYPE, copy=False)",
         "rng = np.random.default_rng(seed)",
         "history = []",
@@ -353,6 +360,8 @@ def module_source(net, dtype: np.dtype, input_gradient: bool = False) -> str:
     output_note = {"softmax_ce": " (logits: softmax gives the class probabilities)",
                    "bce_logits": " (logits: the sigmoid gives the probabilities)"}
     guard = _batch_guard(net)
+    if len(getattr(net, "input_shape", ())) > 1:  # (B, T, n) sequences, images: as rows
+        guard = [*guard, "X = X.reshape(X.shape[0], -1)"]
     norms = batchnorms(net)
     evaluation = (["if state is not None:  # evaluation mode: the running statistics",
                    "    return _eval_forward(params, X, state"
@@ -414,6 +423,7 @@ def module_source(net, dtype: np.dtype, input_gradient: bool = False) -> str:
           if masks else []),
     ]
     helpers = [HELPERS[h] for h in HELPERS if h in context.helpers]
+    helpers += [context.sources[h] for h in sorted(context.sources)]  # Ops' own loops
     text = "\n".join(header) + "\n\n\n"
     text += "\n\n".join(h.rstrip("\n") + "\n" for h in helpers) + ("\n\n" if helpers else "")
     text += "\n\n\n".join(functions) + "\n"

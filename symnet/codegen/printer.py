@@ -219,8 +219,15 @@ class Context:
         self.placeholders: dict[sp.Basic, sp.Dummy] = {}
         self.operands: dict[sp.Dummy, sp.Basic] = {}
         self.helpers: set[str] = set()
+        # Helper functions a layer family's `Op` defines (a loop over time, …): {name: source}
+        self.sources: dict[str, str] = {}
         self.printed: list[Printed] = []  # every formula as emitted, for `validate`
         self._bodies: dict[sp.Basic, sp.Expr] = {}
+
+    def define(self, name: str, source: str):
+        """Emit the helper function `source` (named `name`) in the generated module: how an
+        `Op` prints code that needs statements, such as a loop over time."""
+        self.sources.setdefault(name, source)
 
     def placeholder(self, operand) -> sp.Dummy:
         if operand not in self.placeholders:

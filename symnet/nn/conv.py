@@ -13,10 +13,9 @@ is the flattened image). The operations and their rules are in `symnet.algebra.c
 
 from __future__ import annotations
 
-import math
-
 from ..algebra import conv
 from ..errors import ShapeError, SpecError
+from .flatten import Flatten
 from .layer import Layer
 
 
@@ -172,24 +171,4 @@ class AvgPool2d(_Pool2d):
                            lambda G, out: (conv.avgpool_vjp(G, g),), why=why, layer=k)
 
 
-class Flatten(Layer):
-    """(C, H, W) → C·H·W in that order (PyTorch's `flatten(1)`). The tape already holds each
-    image as that row, so Flatten computes nothing: only the next layer's view changes."""
-
-    def __repr__(self):
-        return "Flatten()"
-
-    def __eq__(self, other):
-        return type(other) is Flatten
-
-    def __hash__(self):
-        return hash("Flatten")
-
-    def out_shape(self, in_shape):
-        return (math.prod(in_shape),)
-
-    def record(self, tape, A, k: int):
-        return A
-
-
-__all__ = ["AvgPool2d", "Conv2d", "Flatten", "MaxPool2d"]
+__all__ = ["AvgPool2d", "Conv2d", "Flatten", "MaxPool2d"]  # Flatten: nn/flatten.py, any shape

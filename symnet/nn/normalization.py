@@ -196,5 +196,18 @@ class LayerNorm(_Normalization):
 
     over, name = "features", "layernorm"
 
+    def out_shape(self, in_shape):
+        if len(in_shape) == 2 and in_shape[1] == self.n:  # a (T, n) sequence: each time step
+            return tuple(in_shape)
+        return super().out_shape(in_shape)
+
+    def record(self, tape, Z, k: int):
+        shape = tape.sample_shapes.get(Z)
+        if shape is not None and len(shape) == 2 and shape[1] == self.n:
+            from .sequence_norm import per_time_step
+
+            return per_time_step(super().record, tape, Z, k, shape)
+        return super().record(tape, Z, k)
+
 
 NORMALIZATIONS = {cls.name: cls for cls in (LayerNorm, BatchNorm)}

@@ -1,0 +1,332 @@
+"""Sequences on the tape: a sample's (T, n) sequence is a row of T·n entries, time-major.
+
+Block t of a row (entries (t−1)·n … t·n − 1) is the sample's vector at time t; `M[t]` below is
+the (B, n) matrix of those blocks. The operations here are the per-time-step pieces that
+recurrent and attention layers are built from, each a SymPy node (`matexpr.Op`) that prints
+itself with a time index t, so a derivation reads the same for any T:
+
+    TimeStep(M, t)        M[t]                                 (B, n): one step (the last state)
+    AtTimeStep(G, T, t)   G at step t, 0 at the others         (B, T·n): TimeStep's VJP
+    PerStep(M, W)         [M[t] W]ₜ                            (B, T·m): a dense map per step
+    TimeSum(P, Q, s)      Σₜ P[t−s]ᵀ Q[t]   (t = 1+s … T)      (p, q): a weight shared over time
+    TimeSumBias(Q)        Σₜ Q[t]ᵀ 𝟙                           (q, 1): a bias shared over time
+
+Each also gives its NumPy code (vectorized over batch and time: reshapes and one product) and
+its exact value (`derivation.evaluate`). `exact_blocks`/`exact_join` are the exact helpers the
+recurrent and attention nodes share.
+"""
+
+from __future__ import annotations
+
+import sympy as sp
+from sympy import Basic, Integer
+from sympy.core.symbol import Str
+
+from .matexpr import Op
+
+# ── shared helpers ─────────────────────────────────────────────────────────────────────────
+
+
+def exact_blocks(M, T: int) -> list:
+    """The T column blocks of an explicit matrix: [M[1], …, M[T]]."""
+    width = M.cols // T
+    return [M[:, t * width:(t + 1) * width] for t in range(T)]
+
+
+def exact_join(blocks) -> sp.ImmutableMatrix:
+    out = blocks[0]
+    for b in blocks[1:]:
+        out = out.row_join(b)
+    return sp.ImmutableMatrix(out)
+
+
+def at(printer, M, t: str) -> str:
+    """`M[t]` as `printer` prints it (parenthesized when M is not a name)."""
+    text = printer._print(M)
+    if not isinstance(M, sp.MatrixSymbol):
+        text = f"({text})"
+    return f"{text}[{t}]"
+
+
+def latex_at(printer, M, t: str) -> str:
+    text = printer._print(M)
+    if not isinstance(M, sp.MatrixSymbol):
+        text = rf"\left({text}\right)"
+    return f"{text}[{t}]"
+
+
+def code(printer, M) -> str:
+    """An operand's NumPy code, parenthesized for a method call."""
+    text = printer._print(M)
+    return text if text.isidentifier() else f"({text})"
+
+
+class SeqOp(Op):
+    """An `Op` on sequences: operands first, then integers (T, …) and strings, all SymPy
+    arguments so that hashing and `xreplace` see them."""
+
+    def __new__(cls, *args):
+        args = [Integer(a) if isinstance(a, int) else Str(a) if isinstance(a, str) else a
+                for a in args]
+        return Basic.__new__(cls, *args)
+
+    def _int(self, i) -> int:
+        return int(self.args[i])
+
+    def _str(self, i) -> str:
+        return self.args[i].name
+
+
+# ── one step, and its VJP ──────────────────────────────────────────────────────────────────
+
+
+class TimeStep(SeqOp):
+    """M[t]: step t (1-based) of a sequence M of T steps."""
+
+    def __new__(cls, M, T: int, t: int):
+        return super().__new__(cls, M, T, t)
+
+    M = property(lambda self: self.args[0])
+    T = property(lambda self: self._int(1))
+    t = property(lambda self: self._int(2))
+
+    @property
+    def shape(self):
+        return (self.M.shape[0], self.M.shape[1] // self.T)
+
+    def _label(self):
+        return "T" if self.t == self.T else str(self.t)
+
+    def _sympystr(self, printer):
+        return at(printer, self.M, self._label())
+
+    def _latex(self, printer):
+        return latex_at(printer, self.M, self._label())
+
+    def _numpycode(self, printer):
+        n = self.shape[1]
+        return f"{code(printer, self.M)}[:, {(self.t - 1) * n}:{self.t * n}]"
+
+    def _exact_value(self, ev, batch):
+        return exact_blocks(ev(self.M), self.T)[self.t - 1]
+
+
+class AtTimeStep(SeqOp):
+    """G placed at step t of a T-step sequence, zeros at the other steps (TimeStep's VJP)."""
+
+    def __new__(cls, G, T: int, t: int):
+        return super().__new__(cls, G, T, t)
+
+    G = property(lambda self: self.args[0])
+    T = property(lambda self: self._int(1))
+    t = property(lambda self: self._int(2))
+
+    @property
+    def shape(self):
+        return (self.G.shape[0], self.G.shape[1] * self.T)
+
+    def _where(self):
+        return "T" if self.t == self.T else str(self.t)
+
+    def _sympystr(self, printer):
+        return f"[{printer._print(self.G)} if t = {self._where()}, else 0]ₜ"
+
+    def _latex(self, printer):
+        return (rf"\left[{printer._print(self.G)} \text{{ if }} t = {self._where()}"
+                r"\text{, else } 0\right]_{t}")
+
+    def _numpycode(self, printer):
+        n = self.G.shape[1]
+        before, after = (self.t - 1) * n, (self.T - self.t) * n
+        return f"np.pad({printer._print(self.G)}, ((0, 0), ({before}, {after})))"
+
+    def _exact_value(self, ev, batch):
+        G = ev(self.G)
+        zero = sp.zeros(G.rows, G.cols)
+        return exact_join([G if s == self.t - 1 else zero for s in range(self.T)])
+
+
+# ── a weight applied at every step, and its gradients: sums over time ──────────────────────
+
+
+class PerStep(SeqOp):
+    """[M[t] W]ₜ: the same (n, m) matrix applied at each of T steps."""
+
+    def __new__(cls, M, W, T: int):
+        return super().__new__(cls, M, W, T)
+
+    M = property(lambda self: self.args[0])
+    W = property(lambda self: self.args[1])
+    T = property(lambda self: self._int(2))
+
+    @property
+    def shape(self):
+        return (self.M.shape[0], self.T * self.W.shape[1])
+
+    def _sympystr(self, printer):
+        return f"[{at(printer, self.M, 't')} {printer._print(self.W)}]ₜ"
+
+    def _latex(self, printer):
+        return rf"\left[{latex_at(printer, self.M, 't')} {printer._print(self.W)}\right]_{{t}}"
+
+    def _numpycode(self, printer):
+        n, m = (int(d) for d in self.W.shape)
+        M, W = code(printer, self.M), code(printer, self.W)
+        return f"({M}.reshape(-1, {n}) @ {W}).reshape({M}.shape[0], {self.T * m})"
+
+    def _exact_value(self, ev, batch):
+        W = ev(self.W)
+        return exact_join([blk * W for blk in exact_blocks(ev(self.M), self.T)])
+
+
+class TimeSum(SeqOp):
+    """Σₜ P[t−s]ᵀ Q[t] over t = first … T: the gradient of a weight used at every step (s = 1
+    for a weight that reads the previous step's state). `first` is 1 + s unless a mutant
+    truncates the sum."""
+
+    def __new__(cls, P, Q, T: int, shift: int = 0, first: int | None = None):
+        return super().__new__(cls, P, Q, T, shift, 1 + shift if first is None else first)
+
+    P = property(lambda self: self.args[0])
+    Q = property(lambda self: self.args[1])
+    T = property(lambda self: self._int(2))
+    shift = property(lambda self: self._int(3))
+    first = property(lambda self: self._int(4))
+
+    @property
+    def shape(self):
+        return (self.P.shape[1] // self.T, self.Q.shape[1] // self.T)
+
+    def _range(self):
+        truncated = self.first == self.T and self.first != 1 + self.shift
+        first = "T" if truncated else str(self.first)
+        return first, ("t" if not self.shift else f"t−{self.shift}")
+
+    def _sympystr(self, printer):
+        first, before = self._range()
+        return (f"Σ[t={first}…T] {at(printer, self.P, before)}ᵀ "
+                f"{at(printer, self.Q, 't')}")
+
+    def _latex(self, printer):
+        first, before = self._range()
+        return (rf"\sum_{{t={first}}}^{{T}} {latex_at(printer, self.P, before.replace('−', '-'))}"
+                rf"^{{\top}} {latex_at(printer, self.Q, 't')}")
+
+    def _numpycode(self, printer):
+        p, q = self.shape
+        T, s, a = self.T, self.shift, self.first - 1
+        P, Q = code(printer, self.P), code(printer, self.Q)
+        left = f"{P}.reshape(-1, {T}, {p})[:, {a - s}:{T - s}].reshape(-1, {p})"
+        right = f"{Q}.reshape(-1, {T}, {q})[:, {a}:].reshape(-1, {q})"
+        return f"{left}.T @ {right}"
+
+    def _exact_value(self, ev, batch):
+        P, Q = exact_blocks(ev(self.P), self.T), exact_blocks(ev(self.Q), self.T)
+        p, q = self.shape
+        total = sp.zeros(p, q)
+        for t in range(self.first - 1, self.T):
+            total += P[t - self.shift].T * Q[t]
+        return sp.ImmutableMatrix(total)
+
+
+class TimeSumBias(SeqOp):
+    """Σₜ Q[t]ᵀ 𝟙 over t = first … T: a bias added at every step sums its δ over batch and
+    time."""
+
+    def __new__(cls, Q, T: int, first: int = 1):
+        return super().__new__(cls, Q, T, first)
+
+    Q = property(lambda self: self.args[0])
+    T = property(lambda self: self._int(1))
+    first = property(lambda self: self._int(2))
+
+    @property
+    def shape(self):
+        return (self.Q.shape[1] // self.T, 1)
+
+    ndim = 1  # a bias gradient is 1-D, like b
+
+    def _first(self):
+        return "T" if self.first == self.T and self.first != 1 else str(self.first)
+
+    def _sympystr(self, printer):
+        return f"Σ[t={self._first()}…T] {at(printer, self.Q, 't')}ᵀ 𝟙"
+
+    def _latex(self, printer):
+        return (rf"\sum_{{t={self._first()}}}^{{T}} {latex_at(printer, self.Q, 't')}^{{\top}}"
+                r" \mathbb{1}")
+
+    def _numpycode(self, printer):
+        q = self.shape[0]
+        Q = code(printer, self.Q)
+        return f"{Q}.reshape(-1, {self.T}, {q})[:, {self.first - 1}:].sum(axis=(0, 1))"
+
+    def _exact_value(self, ev, batch):
+        Q = exact_blocks(ev(self.Q), self.T)
+        total = sp.zeros(self.shape[0], 1)
+        for t in range(self.first - 1, self.T):
+            total += Q[t].T * sp.ones(Q[t].rows, 1)
+        return sp.ImmutableMatrix(total)
+
+
+
+
+# ── a sequence as one row per time step, and back (LayerNorm of each step) ─────────────────
+
+
+class ToSteps(SeqOp):
+    """The (B, T·d) rows of sequences as (B·T, d): one row per time step of every sample."""
+
+    def __new__(cls, M, T: int):
+        return super().__new__(cls, M, T)
+
+    M = property(lambda self: self.args[0])
+    T = property(lambda self: self._int(1))
+
+    @property
+    def shape(self):
+        return (self.M.shape[0] * self.T, self.M.shape[1] // self.T)
+
+    def _sympystr(self, printer):
+        return f"[{at(printer, self.M, 't')}]ₜ as rows"
+
+    def _latex(self, printer):
+        return rf"\left[{latex_at(printer, self.M, 't')}\right]_{{t}}\ \text{{as rows}}"
+
+    def _numpycode(self, printer):
+        return f"{code(printer, self.M)}.reshape(-1, {self.shape[1]})"
+
+    def _exact_value(self, ev, batch):
+        M = ev(self.M)
+        return sp.ImmutableMatrix(M.reshape(M.rows * self.T, M.cols // self.T))
+
+
+class FromSteps(SeqOp):
+    """(B·T, d) rows, one per time step, back as (B, T·d) sequences (ToSteps' inverse)."""
+
+    def __new__(cls, M, T: int):
+        return super().__new__(cls, M, T)
+
+    M = property(lambda self: self.args[0])
+    T = property(lambda self: self._int(1))
+
+    @property
+    def shape(self):
+        return (self.M.shape[0] / self.T, self.M.shape[1] * self.T)
+
+    def _sympystr(self, printer):
+        return f"{printer._print(self.M)} as sequences"
+
+    def _latex(self, printer):
+        return rf"{printer._print(self.M)}\ \text{{as sequences}}"
+
+    def _numpycode(self, printer):
+        return f"{code(printer, self.M)}.reshape(-1, {self.shape[1]})"
+
+    def _exact_value(self, ev, batch):
+        M = ev(self.M)
+        return sp.ImmutableMatrix(M.reshape(M.rows // self.T, M.cols * self.T))
+
+
+__all__ = ["AtTimeStep", "FromSteps", "PerStep", "SeqOp", "TimeStep", "TimeSum", "TimeSumBias",
+           "ToSteps", "exact_blocks", "exact_join"]
