@@ -42,6 +42,9 @@ class Tape:
     # Each intermediate's per-sample shape where it is not flat: an image (C, H, W) is a
     # (B, C·H·W) matrix on the tape, and its layers read (C, H, W) here.
     sample_shapes: dict = field(default_factory=dict)
+    # The shapes a Flatten took away (the next layers must see a row; views of the graph still
+    # show what the layer before it produced).
+    flattened: dict = field(default_factory=dict)
     # Data the pass reads besides X and Y: each dropout mask's symbol (M1, …) → its rate p.
     masks: dict = field(default_factory=dict)
 

@@ -28,7 +28,8 @@ class Flatten(Layer):
         return (math.prod(in_shape),)
 
     def record(self, tape, A, k: int):
-        tape.sample_shapes.pop(A, None)  # from here on, a flat row
+        if A in tape.sample_shapes:  # from here on, a flat row
+            tape.flattened[A] = tape.sample_shapes.pop(A)
         return A
 
 

@@ -157,7 +157,8 @@ def _image_shapes(d) -> dict[str, tuple]:
     """{name: ("B", C, H, W)} for the image-valued quantities of a CNN (and their gradients,
     d + name): those the tape records as images, and forward values computed from one with
     the same width (C1 = Z1 − μ1[c] is an image too)."""
-    images = {str(s.name): shape for s, shape in d.tape.sample_shapes.items()}
+    produced = {**d.tape.flattened, **d.tape.sample_shapes}  # as each layer produced it
+    images = {str(s.name): shape for s, shape in produced.items()}
     for eq in d.forward:
         if str(eq.lhs.name) not in images:
             for s in _symbols(eq.rhs):
