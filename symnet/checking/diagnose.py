@@ -23,6 +23,8 @@ KINDS = {
     "activation_derivative_missing": "an activation's derivative f′ is left out of a δ",
     "activation_derivative_at_output": "f′ is evaluated at the layer's output A, not its input Z",
     "activation_derivative_wrong": "the derivative of another function is used as f′",
+    "activation_derivative_at_input": "f′ in its output form (σ′ = y(1 − y)) is applied to the "
+                                      "layer's input x instead of its output y",
     "wrong_layer_input": "a weight gradient uses the wrong layer's activations",
     "l2_missing": "the weight-decay (L2) term is missing",
     "l2_wrong": "the weight-decay (L2) term has the wrong coefficient (doubled, …)",
@@ -30,6 +32,10 @@ KINDS = {
     "loss_gradient_wrong": "the gradient of the loss at the output is wrong",
     "normalization_wrong": "the backward pass of a BatchNorm/LayerNorm is wrong",
     "zero": "the gradient is all zeros",
+    "upstream_ignored": "the upstream gradient (dout) is not multiplied in: the layer's "
+                        "backward gives the same result whatever dout is",
+    "routing": "gradient sent to entries the output does not depend on (every entry of a "
+               "max-pool window, not its maximum), or withheld from entries it does",
     "other": "wrong, in no pattern symnet recognizes",
 }
 

@@ -27,7 +27,8 @@ from .evaluate import evaluate
 class Equation:
     lhs: sp.Basic  # a MatrixSymbol (Z1, dZ1, dW1, …) or the scalar L
     rhs: sp.Basic
-    kind: str  # "forward", "loss", "delta" (δ = ∂L/∂Z), "gradient" (a parameter's), "backward"
+    kind: str  # "forward", "loss", "delta" (δ = ∂L/∂Z), "gradient" (a parameter's), "backward",
+    # "input" (∂L/∂X, with derive(…, input_gradient=True))
     why: tuple[str, ...] = ()  # the chain-rule steps that produced it, in words
     layer: int = 0
 
@@ -128,14 +129,17 @@ class Derivation:
         return f"<Derivation of {self.network!r}: {len(self.equations)} equations>"
 
 
-def derive(network) -> Derivation:
-    """Apply the chain rule to `network`: one VJP per tape step, from the loss back to X."""
+def derive(network, *, input_gradient: bool = False) -> Derivation:
+    """Apply the chain rule to `network`: one VJP per tape step, from the loss back to X.
+
+    input_gradient: also derive ∂L/∂X (equation dX, kind "input"), the gradient a layer's own
+    backward pass hands to the layer before it."""
     tape = network.record()
     forward = [Equation(s.output, s.value, "forward", (s.why,), s.layer) for s in tape.steps[:-1]]
     loss_step = tape.loss
     loss = Equation(loss_step.output, loss_step.value, "loss", (loss_step.why,))
 
-    data = {tape.X, tape.Y}  # no gradient is needed for the data
+    data = {tape.Y} if input_gradient else {tape.X, tape.Y}  # no gradient for the data
     uses = Counter(inp for step in tape.steps for inp in step.inputs if inp not in data)
     unseen = Counter(uses)  # uses of each symbol the backward walk has not reached yet
     params = set(tape.params.values())
@@ -159,6 +163,8 @@ def derive(network) -> Derivation:
             unseen[inp] -= 1
             if inp in params and unseen[inp] == 0:  # every use seen: the gradient is complete
                 _name(backward, inp, *_total(pending.pop(inp)), step.layer, "gradient")
+            elif inp is tape.X and unseen[inp] == 0:  # input_gradient: ∂L/∂X is complete
+                _name(backward, tape.X, *_total(pending.pop(tape.X)), 1, "input")
     return Derivation(network, tape, forward, loss, backward)
 
 
