@@ -193,7 +193,7 @@ class UserLayer:
     inputs carries over."""
 
     def __init__(self, forward, backward, args, kwargs, *, convention=None, wrt=None,
-                 forward_name=None, backward_name=None):
+                 forward_name=None, backward_name=None, slot_names=None):
         self.forward, self.backward = forward, backward
         self.args, self.kwargs = tuple(args), dict(kwargs)
         self.convention = convention
@@ -213,7 +213,8 @@ class UserLayer:
         self.subject = (f"{self.forward_name}/{self.backward_name}" if self.backward_name
                         and self.obj is None else self.forward_name.replace(".forward", "")
                         if self.obj is not None else self.forward_name)
-        slots = _slot_names(self.forward, self.args, self.kwargs)
+        slots = list(slot_names) if slot_names else _slot_names(self.forward, self.args,
+                                                                   self.kwargs)
         self.slots = list(zip(slots, self.args))  # (name, value) of each positional argument
         if len(set(slots) | set(self.kwargs)) < len(slots) + len(self.kwargs):
             raise DataError(f"{self.forward_name} got an argument twice (positionally and by "

@@ -195,7 +195,13 @@ class _Namer:
         return cache[key]
 
     def _outputs(self, change):
+        """The outputs at the point with `change`, in float64 where the loss is evaluated in
+        float64 (every argument alike: a framework refuses mixed dtypes)."""
         point = {**self.point, **change}
+        if self.lossf.upcast:
+            point = {k: np.asarray(v, dtype=np.float64) for k, v in point.items()}
+        else:
+            point = {k: np.asarray(v, dtype=self.point[k].dtype) for k, v in point.items()}
         return [np.asarray(o, dtype=np.float64) for o in self.layer.outputs(point)]
 
     # 5 ─ routing
