@@ -222,7 +222,7 @@ class _Namer:
                 withheld.append(i)
             else:
                 other.append(i)
-        if other or not (leaked or withheld) or not right:
+        if other or not (leaked or withheld):
             return None
         parts = []
         if leaked:
@@ -233,8 +233,10 @@ class _Namer:
             parts.append(f"none on {len(withheld)} where it does, e.g. {_show(withheld)}")
         return Diagnosis("routing", (
             f"d{name} routes the gradient to the wrong entries: yours puts "
-            + ", and ".join(parts) + f"; the other {right} checked entries are right. A "
-            "max-pool sends dout only to the maximum of each window; a ReLU only where x > 0."))
+            + ", and ".join(parts)
+            + (f"; the other {right} checked entries are right" if right else "")
+            + ". A max-pool sends dout only to the maximum of each window; a ReLU only where "
+            "x > 0."))
 
     # 6 ─ the true gradient at another point
     def _elsewhere(self, name, g, truth):
