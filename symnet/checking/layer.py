@@ -128,7 +128,8 @@ def check_layer(layer, seed, *, dout=None, reference=None, rtol=None, n_directio
 
 def _is_layer_object(obj) -> bool:
     return (not inspect.isroutine(obj) and not inspect.isclass(obj)
-            and callable(getattr(obj, "forward", None)) and callable(getattr(obj, "backward", None)))
+            and callable(getattr(obj, "forward", None))
+            and callable(getattr(obj, "backward", None)))
 
 
 def is_float_array(v) -> bool:
@@ -403,7 +404,7 @@ class UserLayer:
             returned = call_user(self.backward, what, d[0] if len(d) == 1 else tuple(d),
                                  *args, **kwargs)
             return self._assign(returned, what)
-        for n, (get, put) in self.param_access.items():  # object: fresh gradient slots
+        for n in self.param_access:  # object: fresh gradient slots
             self._zero_grad(n)
         returned = call_user(self.backward, what, d[0] if len(d) == 1 else tuple(d))
         g = self._assign(returned, what, allow_none=True) if returned is not None else {}

@@ -151,8 +151,8 @@ class _Namer:
                         f"{name}. ")
                 missing = []
                 if not mean_ok:
-                    missing.append(f"yours does not sum to 0: the mean term (the path through "
-                                   f"μ, −Σ dx̂/m) is missing")
+                    missing.append("yours does not sum to 0: the mean term (the path through "
+                                   "μ, −Σ dx̂/m) is missing")
                 if not var_ok:
                     missing.append(f"yours is not orthogonal to {name} − μ: the variance term "
                                    f"(the path through σ², −x̂·Σ(dx̂·x̂)/m) is missing or wrong")
@@ -181,10 +181,8 @@ class _Namer:
         shape = list(x.shape)
         shape[axis] = 1
         a = rng.standard_normal(shape)
-        if scale:
-            d = a * (x - x.mean(axis=axis, keepdims=True))
-        else:
-            d = np.broadcast_to(a, x.shape)
+        centred = x - x.mean(axis=axis, keepdims=True)
+        d = a * centred if scale else np.broadcast_to(a, x.shape)
         r = rng.standard_normal(x.shape)
         base = self._outputs({name: x})
         moved = self._outputs({name: x + size * d / _rms(d)})
