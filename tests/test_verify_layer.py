@@ -341,3 +341,24 @@ def test_jax_custom_vjp(x64):
 def test_verify_function_needs_framework_tensors():
     with pytest.raises(DataError, match="verify_layer"):
         sn.verify_function(lambda x: x, np.ones(3))
+
+
+def test_a_forward_and_backward_of_slightly_different_functions():
+    def softmax_loss_eps(x, y):  # an ε inside the loss's log that its dx does not have
+        loss, dx = L.softmax_loss(x, y)
+        p = np.exp(x - x.max(axis=1, keepdims=True))
+        p /= p.sum(axis=1, keepdims=True)
+        return -np.mean(np.log(p[np.arange(len(y)), y] + 1e-7)), dx
+
+    report = sn.verify_layer(softmax_loss_eps, None, *L.inputs("softmax_loss"))
+    assert not report.ok and report["x"].kind == "other"
+    assert "close, but beyond rounding" in report["x"].diagnosis, str(report)
+
+
+def test_an_unimplemented_layer_says_so():
+    def todo_forward(x):
+        out = None  # TODO
+        return out, x
+
+    with pytest.raises(DataError, match="None.*not implemented"):
+        sn.verify_layer(todo_forward, L.relu_backward, np.ones((2, 2)))

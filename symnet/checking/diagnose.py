@@ -153,6 +153,14 @@ def diagnose(g, truth: Truth, *, name="", theta=None, weight_decay=None, B=None,
     if truth.full:
         err = np.abs(g - truth.t)
         i = np.unravel_index(int(np.argmax(err)), err.shape)
+        scale = float(np.max(np.abs(truth.t)))
+        if scale and float(err[i]) < 1e-4 * scale:  # right to 4 digits: not a slip of the rule
+            return Diagnosis("other", (
+                f"close, but beyond rounding: every entry agrees with the true gradient to "
+                f"{float(err[i]) / scale:.2g} of its largest (at {tuple(map(int, i))}: yours "
+                f"{g[i]:.10g}, true {truth.t[i]:.10g}). The function and its gradient compute "
+                "slightly different things: an ε inside a log or a square root in one of them "
+                "only, or a constant rounded differently."))
         return Diagnosis("other", f"no simple pattern (not a transpose, sign, constant factor, "
                          f"L2 term, or a few rows/columns); largest error at "
                          f"{tuple(map(int, i))}: yours {g[i]:.6g}, true {truth.t[i]:.6g}.")

@@ -359,6 +359,8 @@ class UserLayer:
             outs = tuple(r) if isinstance(r, tuple | list) else (r,)
         arrays = []
         for i, o in enumerate(outs):
+            if o is None:
+                raise DataError(f"{what} returned None as output {i} (not implemented yet?)")
             a = np.asarray(o)
             if a.dtype == object or not np.issubdtype(a.dtype, np.number):
                 raise DataError(f"{what} returned a {type(o).__name__} as output {i}: outputs "
