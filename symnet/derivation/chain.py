@@ -27,8 +27,7 @@ from .evaluate import evaluate
 class Equation:
     lhs: sp.Basic  # a MatrixSymbol (Z1, dZ1, dW1, …) or the scalar L
     rhs: sp.Basic
-    kind: str  # "forward", "loss", "delta" (δ = ∂L/∂Z), "gradient" (a parameter's), "backward",
-    # "input" (∂L/∂X, with derive(…, input_gradient=True))
+    kind: str  # "forward", "loss", "delta" (δ = ∂L/∂Z), "gradient" (a parameter's), "backward"
     why: tuple[str, ...] = ()  # the chain-rule steps that produced it, in words
     layer: int = 0
 
@@ -130,16 +129,13 @@ class Derivation:
 
 
 def derive(network, *, input_gradient: bool = False) -> Derivation:
-    """Apply the chain rule to `network`: one VJP per tape step, from the loss back to X.
-
-    input_gradient: also derive ∂L/∂X (equation dX, kind "input"), the gradient a layer's own
-    backward pass hands to the layer before it."""
+    """Apply the chain rule to `network`: one VJP per tape step, from the loss back to X."""
     tape = network.record()
     forward = [Equation(s.output, s.value, "forward", (s.why,), s.layer) for s in tape.steps[:-1]]
     loss_step = tape.loss
     loss = Equation(loss_step.output, loss_step.value, "loss", (loss_step.why,))
 
-    data = {tape.Y} if input_gradient else {tape.X, tape.Y}  # no gradient for the data
+    data = {tape.Y} if input_gradient else {tape.X, tape.Y}  # no gradient is needed for the data
     uses = Counter(inp for step in tape.steps for inp in step.inputs if inp not in data)
     unseen = Counter(uses)  # uses of each symbol the backward walk has not reached yet
     params = set(tape.params.values())
@@ -163,7 +159,7 @@ def derive(network, *, input_gradient: bool = False) -> Derivation:
             unseen[inp] -= 1
             if inp in params and unseen[inp] == 0:  # every use seen: the gradient is complete
                 _name(backward, inp, *_total(pending.pop(inp)), step.layer, "gradient")
-            elif inp is tape.X and unseen[inp] == 0:  # input_gradient: ∂L/∂X is complete
+            elif inp is tape.X and unseen[inp] == 0:
                 _name(backward, tape.X, *_total(pending.pop(tape.X)), 1, "input")
     return Derivation(network, tape, forward, loss, backward)
 
