@@ -50,9 +50,12 @@ class Report:
     mode: str  # "finite differences" (black box) or "reference"
     notes: list = field(default_factory=list)
     n_params: int = 0
-    subject: str = ""  # what was checked, when not a network's grads (verify_layer: the pair)
-    calls: str = "loss evaluations"  # what n_loss_evals counts (verify_layer: forward calls)
-    entries: str = "parameters"  # what n_params counts
+    # keyword-only (a subclass such as CheckReport adds positional fields after n_params):
+    # what was checked when not a network's grads (verify_layer: the pair), what n_loss_evals
+    # counts (verify_layer: forward calls), and what n_params counts
+    subject: str = field(default="", kw_only=True)
+    calls: str = field(default="loss evaluations", kw_only=True)
+    entries: str = field(default="parameters", kw_only=True)
 
     @property
     def ok(self) -> bool:
