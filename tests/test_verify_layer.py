@@ -329,7 +329,10 @@ def test_jax_custom_vjp(x64):
 
     cube_wrong.defvjp(lambda x: (x ** 3, x), lambda x, g: (-3 * x ** 2 * g,))  # BUG: sign
 
-    with jax.enable_x64(x64):
+    enable_x64 = getattr(jax, "enable_x64", None)
+    if enable_x64 is None:  # older JAX
+        from jax.experimental import enable_x64
+    with enable_x64(x64):
         dtype = jnp.float64 if x64 else jnp.float32
         x = jnp.asarray(np.random.default_rng(3).standard_normal((3, 4)), dtype=dtype)
         assert x.dtype == dtype
