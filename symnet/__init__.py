@@ -8,6 +8,8 @@ checks gradients against it.
 from . import testing  # symnet.testing.assert_gradients_match, for users' own test suites
 from ._version import __version__
 from .checking.check import CheckReport, check
+from .checking.frameworks import verify_function
+from .checking.layer import verify_layer
 from .checking.report import ParamResult, Report
 from .checking.verify import verify
 from .codegen.model import Model, compile
@@ -105,5 +107,7 @@ __all__ = [
     "testing",
     "train",
     "verify",
+    "verify_function",
+    "verify_layer",
     "__version__",
 ]

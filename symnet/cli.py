@@ -352,7 +352,8 @@ def _check_memory(net, batch: int):
 
 def _verify_arguments(p):
     p.add_argument("file", help="a Python file defining grads(params, X, Y), make_case() "
-                                "returning (params, X, Y), and loss(params, X, Y)")
+                                "returning (params, X, Y), and loss(params, X, Y); or a file of "
+                                "layers (forward/backward pairs) with CASES or make_cases()")
     p.add_argument("--net", metavar="SPEC",
                    help="reference mode: the truth is symnet's gradient of this network (spec "
                         "or TOML file); loss() is then not needed, and a wrong gradient is "
@@ -370,12 +371,19 @@ def _verify(args) -> int:
     from .errors import DataError
 
     module = _user_module(args.file)
+    layers = hasattr(module, "CASES") or callable(getattr(module, "make_cases", None))
+    if layers and not callable(getattr(module, "grads", None)):
+        if args.net:
+            raise DataError("--net checks a network's grads(params, X, Y); a file of layers "
+                            "names its references in CASES (\"reference\": ...)")
+        return _verify_layers(module, args)
     needed = ["grads", "make_case"] + ([] if args.net else ["loss"])
     missing = [f"{name}()" for name in needed if not callable(getattr(module, name, None))]
     if missing:
         raise DataError(f"{args.file} does not define {', '.join(missing)}: symnet verify needs "
                         "grads(params, X, Y), make_case() -> (params, X, Y) and "
-                        "loss(params, X, Y) (or --net SPEC instead of loss)")
+                        "loss(params, X, Y) (or --net SPEC instead of loss); or, for a file of "
+                        "layers, CASES = {forward function name: its arguments}")
     case = _user_call(module.make_case, "make_case()")
     if not (isinstance(case, tuple | list) and len(case) == 3 and isinstance(case[0], dict)):
         raise DataError("make_case() must return (params, X, Y) with params a dict of arrays, "
@@ -388,6 +396,35 @@ def _verify(args) -> int:
                     Y=np.asarray(Y), seed=args.seed)
     print(report.to_json(indent=2) if args.json else report)
     return 0 if report.ok else 1
+
+
+def _verify_layers(module, args) -> int:
+    """`symnet verify layers.py`: each case of CASES checked as a layer (verify_layer); exit
+    2 if any case could not run, else 1 if any gradient is wrong, else 0."""
+    import json
+
+    from .checking.layer_file import check_file
+
+    results = check_file(module, args.file, seed=args.seed)
+    failed = [label for label, r in results if not isinstance(r, Exception) and not r.ok]
+    broken = [label for label, r in results if isinstance(r, Exception)]
+    if args.json:
+        cases = {label: ({"error": str(r)} if isinstance(r, Exception) else r.to_dict())
+                 for label, r in results}
+        print(json.dumps({"file": args.file, "cases": cases, "ok": not failed and not broken},
+                         allow_nan=False, indent=2))
+    else:
+        for label, r in results:
+            print(f"{label}: error: {r}" if isinstance(r, Exception) else r)
+            print()
+        right = len(results) - len(failed) - len(broken)
+        summary = f"{args.file}: {len(results)} layer(s): {right} right"
+        if failed:
+            summary += f", {len(failed)} wrong ({', '.join(failed)})"
+        if broken:
+            summary += f", {len(broken)} could not run ({', '.join(broken)})"
+        print(summary)
+    return 2 if broken else 1 if failed else 0
 
 
 def _one_line(e: BaseException) -> str:

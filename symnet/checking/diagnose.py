@@ -23,6 +23,8 @@ KINDS = {
     "activation_derivative_missing": "an activation's derivative f′ is left out of a δ",
     "activation_derivative_at_output": "f′ is evaluated at the layer's output A, not its input Z",
     "activation_derivative_wrong": "the derivative of another function is used as f′",
+    "activation_derivative_at_input": "f′ in its output form (σ′ = y(1 − y)) is applied to the "
+                                      "layer's input x instead of its output y",
     "wrong_layer_input": "a weight gradient uses the wrong layer's activations",
     "l2_missing": "the weight-decay (L2) term is missing",
     "l2_wrong": "the weight-decay (L2) term has the wrong coefficient (doubled, …)",
@@ -36,6 +38,10 @@ KINDS = {
     "recurrence_wrong": "backpropagation through time is wrong (a recurrent term, a sum over t)",
     "attention_wrong": "the backward pass of attention is wrong (softmax Jacobian, 1/√d)",
     "zero": "the gradient is all zeros",
+    "upstream_ignored": "the upstream gradient (dout) is not multiplied in: the layer's "
+                        "backward gives the same result whatever dout is",
+    "routing": "gradient sent to entries the output does not depend on (every entry of a "
+               "max-pool window, not its maximum), or withheld from entries it does",
     "other": "wrong, in no pattern symnet recognizes",
 }
 
@@ -153,6 +159,14 @@ def diagnose(g, truth: Truth, *, name="", theta=None, weight_decay=None, B=None,
     if truth.full:
         err = np.abs(g - truth.t)
         i = np.unravel_index(int(np.argmax(err)), err.shape)
+        scale = float(np.max(np.abs(truth.t)))
+        if scale and float(err[i]) < 1e-4 * scale:  # right to 4 digits: not a slip of the rule
+            return Diagnosis("other", (
+                f"close, but beyond rounding: every entry agrees with the true gradient to "
+                f"{float(err[i]) / scale:.2g} of its largest (at {tuple(map(int, i))}: yours "
+                f"{g[i]:.10g}, true {truth.t[i]:.10g}). The function and its gradient compute "
+                "slightly different things: an ε inside a log or a square root in one of them "
+                "only, or a constant rounded differently."))
         return Diagnosis("other", f"no simple pattern (not a transpose, sign, constant factor, "
                          f"L2 term, or a few rows/columns); largest error at "
                          f"{tuple(map(int, i))}: yours {g[i]:.6g}, true {truth.t[i]:.6g}.")

@@ -67,8 +67,11 @@ class Loss:
       evaluations on a tiny segment stray from a parabola. A loss that computes in float32
       inside (and returns float64) is found this way, and steps and tolerances follow it."""
 
-    def __init__(self, loss, params: dict, X, Y, rng=None):
+    def __init__(self, loss, params: dict, X, Y, rng=None, *, what="loss(params, X, Y)",
+                 label=None):
         self.fn = loss
+        # how messages name the function and its arguments (verify_layer: "forward(x, w, b)")
+        self.what, self.label = what, label
         self.n_evals = 0
         self.notes: list[str] = []
         self.complex_ok: bool | None = None  # unknown until tried
@@ -86,9 +89,9 @@ class Loss:
         again = self(params)
         if again != self.f0 and abs(again - self.f0) > 4 * eps_of(dtype) * abs(self.f0):
             raise DataError(
-                f"loss(params, X, Y) is not deterministic: two calls at the same point returned "
+                f"{self.what} is not deterministic: two calls at the same point returned "
                 f"{self.f0!r} and {again!r}. Is dropout (or other noise) switched on, or a random "
-                "generator drawn inside the loss? Fix its seed or switch it off to verify.")
+                "generator drawn inside? Fix its seed or switch it off to verify.")
         # The precision the loss actually computes in: what it returns, or the input precision,
         # until the measured noise floor (below) says otherwise.
         if np.issubdtype(dtype, np.floating) and dtype.itemsize < 8:
@@ -146,14 +149,14 @@ class Loss:
         X, Y = (self.X64, self.Y64) if self.upcast else (self.X, self.Y)
         args = ({k: _copy(p) for k, p in params.items()}, _copy(X), _copy(Y))
         self.n_evals += 1
-        r = call_user(self.fn, "loss(params, X, Y)", *args)
+        r = call_user(self.fn, self.what, *args)
         if check:
-            changed = _changed(args, (params, X, Y))
+            changed = _changed(args, (params, X, Y), self.label)
             if changed:
-                raise DataError(f"loss(params, X, Y) changed {changed} in place: a loss must "
-                                "leave its inputs alone (copy before editing), or every later "
+                raise DataError(f"{self.what} changed {changed} in place: it must leave its "
+                                "inputs alone (copy before editing), or every later "
                                 "evaluation sees different data")
-        return _scalar(r, "loss(params, X, Y)")
+        return _scalar(r, self.what)
 
     def __call__(self, params) -> float:
         if self.upcast:
@@ -223,6 +226,8 @@ def call_user(fn, what: str, *args):
     names the user's file and line, with the original exception (and its traceback) chained."""
     try:
         return fn(*args)
+    except UserCodeError:  # already named (a function of symnet's that calls the user's)
+        raise
     except (Exception, SystemExit) as e:  # noqa: BLE001 - the user's code, reported as theirs
         raise UserCodeError(f"{what} raised {type(e).__name__}: {_first_line(e)}"
                             f"{_where(e)}") from e
@@ -262,12 +267,13 @@ def _copy(a):
     return a.copy() if isinstance(a, np.ndarray) else a
 
 
-def _changed(passed, originals) -> str:
-    """Which of (params, X, Y) the user's function edited in place: '' when none."""
+def _changed(passed, originals, label=None) -> str:
+    """Which of (params, X, Y) the user's function edited in place: '' when none. `label`:
+    how a parameter's name is shown (params['W1'] by default)."""
     (p, X, Y), (p0, X0, Y0) = passed, originals
     for k in p0:
         if k in p and isinstance(p[k], np.ndarray) and not _same(p[k], p0[k]):
-            return f"params[{k!r}]"
+            return label(k) if label else f"params[{k!r}]"
     for label, a, a0 in (("X", X, X0), ("Y", Y, Y0)):
         if isinstance(a, np.ndarray) and not _same(a, a0):
             return label

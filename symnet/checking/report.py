@@ -50,6 +50,12 @@ class Report:
     mode: str  # "finite differences" (black box) or "reference"
     notes: list = field(default_factory=list)
     n_params: int = 0
+    # keyword-only (a subclass such as CheckReport adds positional fields after n_params):
+    # what was checked when not a network's grads (verify_layer: the pair), what n_loss_evals
+    # counts (verify_layer: forward calls), and what n_params counts
+    subject: str = field(default="", kw_only=True)
+    calls: str = field(default="loss evaluations", kw_only=True)
+    entries: str = field(default="parameters", kw_only=True)
 
     @property
     def ok(self) -> bool:
@@ -83,7 +89,8 @@ class Report:
             for r in self.results
         ]
         verdict = "all gradients match" if self.ok else f"{len(self.failures)} parameter(s) wrong"
-        title = f"gradient check ({self.mode}): {verdict}"
+        of = f" of {self.subject}" if self.subject else ""
+        title = f"gradient check{of} ({self.mode}): {verdict}"
         after = [self._cost()]
         for r in self.results:
             if r.verdict == "ok" or not (r.diagnosis or r.bad_entries):
@@ -114,7 +121,7 @@ class Report:
     def _cost(self) -> str:
         """The loss evaluations spent, beside what entry-by-entry central differences (two per
         entry) would spend, where that comparison says something."""
-        text = f"{self.n_loss_evals} loss evaluations for {self.n_params} parameters"
+        text = f"{self.n_loss_evals} {self.calls} for {self.n_params} {self.entries}"
         if 0 < self.n_loss_evals < 2 * self.n_params:
             text += f" (entry-by-entry central differences would need {2 * self.n_params})"
         return text

@@ -72,32 +72,17 @@ def verify(grads, *, loss=None, params, X, Y, reference=None, net=None, weight_d
         raise TypeError("verify needs loss= (finite differences) or reference= (exact gradients)")
     rng = np.random.default_rng(check_seed(seed))
     mode = "reference" if reference is not None else "finite differences"
-    n_params = sum(int(np.size(p)) for p in params.values())
     g = _gradients(grads, params, X, Y)
     lossf = Loss(loss, params, X, Y, rng) if loss is not None else None
     if net is not None and lossf is not None:
         reference.compare_loss(lossf.f0)
-    prober = Prober(lossf, rng, rtol, n_directions, reference, rounding)
     B, n_out = _batch_and_outputs(X, Y)
     batch_sizes = {int(n) for n in np.shape(X)} if np.ndim(X) == 2 else {B}
     facts = {"weight_decay": weight_decay, "B": B, "n_out": n_out}
-    results, checkable = _structure(g, params, batch_sizes)
-    prober.floor = max((float(np.sqrt(np.mean(np.square(np.asarray(g[k], dtype=np.float64)))))
-                        for k in checkable if np.size(g[k])), default=0.0)
-    t = reference(params, X, Y)[1] if reference is not None else None
-    kinks, size1 = [], {}
-    for name in checkable:
-        r = _check(prober, name, params, _aligned(g[name], params[name]),
-                   None if t is None else t[name], dict(facts, theta=params[name]))
-        if results.get(name) is not None:  # a size-1 axis too many or too few: said at the end
-            size1[name] = results[name]
-        results[name] = r
-        if r.verdict == "kink?":
-            kinks.append(name)
-    if kinks:
-        _recheck_kinks(prober, kinks, grads, params, X, Y, results, facts)
-    ordered = [results[k] for k in params] + [r for k, r in results.items() if k not in params]
-    notes = (lossf.notes if lossf else []) + prober.notes
+    run = check_all(grads, g, lossf, params, X, Y, rng=rng, facts=facts,
+                    batch_sizes=batch_sizes, reference=reference, rtol=rtol,
+                    n_directions=n_directions, rounding=rounding)
+    ordered, notes = run.ordered(), run.notes()
     if net is not None:
         reference.annotate(grads, params, X, Y, ordered, notes)
     elif reference is None and (any(r.verdict == "wrong" for r in ordered)
@@ -105,11 +90,56 @@ def verify(grads, *, loss=None, params, X, Y, reference=None, net=None, weight_d
         # Something to name, or a loss so noisy (float32 inside) that finite differences
         # resolve only about a percent: the identified network's exact gradient is sharper.
         _name_mistakes(lossf, grads, g, params, X, Y, ordered, notes, rng, facts,
-                       prober.probes_of)
-    for name, shape_result in size1.items():  # the value verdict, and the shape beside it
-        results[name] = _with_shape_note(results[name], shape_result)
-    ordered = [results[k] for k in params] + [r for k, r in results.items() if k not in params]
-    return Report(ordered, lossf.n_evals if lossf else 0, mode, notes, n_params)
+                       run.prober.probes_of)
+    return run.report(mode, notes)
+
+
+class Checked:
+    """What the probing stages found, before any naming: each tensor's result, its `Truth`
+    where it was localized (or known exactly), the prober, and the results of a shape with an
+    axis of size 1 too many or too few (said beside the value verdict at the end)."""
+
+    def __init__(self, params, results, prober, lossf, truths, size1, g):
+        self.params, self.results, self.prober, self.lossf = params, results, prober, lossf
+        self.truths, self.size1, self.g = truths, size1, g
+
+    def ordered(self) -> list:
+        return [self.results[k] for k in self.params] + [
+            r for k, r in self.results.items() if k not in self.params]
+
+    def notes(self) -> list:
+        return (self.lossf.notes if self.lossf else []) + self.prober.notes
+
+    def report(self, mode, notes, **kw) -> Report:
+        for name, shape_result in self.size1.items():  # the value verdict, and the shape beside
+            self.results[name] = _with_shape_note(self.results[name], shape_result)
+        n_params = sum(int(np.size(p)) for p in self.params.values())
+        return Report(self.ordered(), self.lossf.n_evals if self.lossf else 0, mode, notes,
+                      n_params, **kw)
+
+
+def check_all(grads, g, lossf, params, X, Y, *, rng, facts, batch_sizes, reference=None,
+              rtol=None, n_directions=3, rounding=None) -> Checked:
+    """Stages 2 to 4 of the pipeline, for any function of `params` (a network's loss, or a
+    layer's ⟨forward, dout⟩): structure, probes, localization with its generic diagnosis, and
+    kinks re-checked off the kink. `g`: grads(params, X, Y) at the point (`_gradients`)."""
+    prober = Prober(lossf, rng, rtol, n_directions, reference, rounding)
+    results, checkable = _structure(g, params, batch_sizes)
+    prober.floor = max((float(np.sqrt(np.mean(np.square(np.asarray(g[k], dtype=np.float64)))))
+                        for k in checkable if np.size(g[k])), default=0.0)
+    t = reference(params, X, Y)[1] if reference is not None else None
+    kinks, size1, truths = [], {}, {}
+    for name in checkable:
+        r = _check(prober, name, params, _aligned(g[name], params[name]),
+                   None if t is None else t[name], dict(facts, theta=params[name]), truths)
+        if results.get(name) is not None:  # a size-1 axis too many or too few: said at the end
+            size1[name] = results[name]
+        results[name] = r
+        if r.verdict == "kink?":
+            kinks.append(name)
+    if kinks:
+        _recheck_kinks(prober, kinks, grads, params, X, Y, results, facts, truths)
+    return Checked(params, results, prober, lossf, truths, size1, g)
 
 
 def _name_mistakes(lossf, grads, g, params, X, Y, results, notes, rng, facts, probes_of):
@@ -154,8 +184,10 @@ def _batch_and_outputs(X, Y):
     return int(xs[0]), (int(ys[1]) if len(ys) == 2 else None)
 
 
-def _check(prober, name, params, g, t, facts) -> ParamResult:
-    """Probe one tensor; localize and diagnose it if it fails."""
+def _check(prober, name, params, g, t, facts, truths=None) -> ParamResult:
+    """Probe one tensor; localize and diagnose it if it fails. `truths`: where given, each
+    failing tensor's `Truth` (what is known of its true gradient) is kept in it by name."""
+    truths = {} if truths is None else truths
     if g.size == 0:
         return ParamResult(name, "ok", g.shape, 0.0, 0.0, 0.0, n_checks=0,
                            diagnosis="an empty tensor: nothing to check")
@@ -164,12 +196,14 @@ def _check(prober, name, params, g, t, facts) -> ParamResult:
         r, tol, bad = prober.check_reference(name, params, g, t)
         if r.verdict != "wrong":
             return r
-        return finish(r, name, g, Truth(t, tol), bad, facts)
+        truths[name] = Truth(t, tol)
+        return finish(r, name, g, truths[name], bad, facts)
     r, probes = prober.check(name, params, g)
     prober.probes_of[name] = probes  # kept: a later, sharper truth must agree with them
     if r.verdict != "wrong":
         return r
-    return localize(prober, name, params, g, probes, facts)[0]
+    r, truths[name] = localize(prober, name, params, g, probes, facts)
+    return r
 
 
 # -- the user's arrays and functions -------------------------------------------------------------
@@ -206,19 +240,20 @@ def _check_data(params, X, Y):
                             f"{tuple(map(int, bad[0]))}); verify needs finite data")
 
 
-def _gradients(grads, params, X, Y) -> dict:
+def _gradients(grads, params, X, Y, what="grads(params, X, Y)", label=None) -> dict:
     """grads(params, X, Y), called twice on copies: it must return a dict, leave its inputs
-    alone and return the same numbers both times. Its exceptions surface as UserCodeError."""
+    alone and return the same numbers both times. Its exceptions surface as UserCodeError.
+    `what`, `label`: how messages name the function and a parameter."""
     results = []
     for _ in range(2):
         args = ({k: v.copy() for k, v in params.items()}, _copy(X), _copy(Y))
-        g = call_user(grads, "grads(params, X, Y)", *args)
+        g = call_user(grads, what, *args)
         if not isinstance(g, dict):
-            raise DataError(f"grads(params, X, Y) returned {type(g).__name__}; it must return a "
+            raise DataError(f"{what} returned {type(g).__name__}; it must return a "
                             "dict {name: gradient} with the keys of params")
-        edited = changed_inputs(args, (params, X, Y))
+        edited = changed_inputs(args, (params, X, Y), label)
         if edited:
-            raise DataError(f"grads(params, X, Y) changed {edited} in place: it must leave its "
+            raise DataError(f"{what} changed {edited} in place: it must leave its "
                             "inputs alone (copy before editing)")
         results.append({k: np.array(v, copy=True) if _is_numeric(v) else v for k, v in g.items()})
     first, second = results
@@ -226,9 +261,9 @@ def _gradients(grads, params, X, Y) -> dict:
         a, b = first[k], second.get(k)
         same_kind = _is_numeric(a) and _is_numeric(b) and np.shape(a) == np.shape(b)
         if same_kind and not np.array_equal(a, b, equal_nan=True):
-            raise DataError(f"grads(params, X, Y) is not deterministic: two calls at the same "
-                                f"point returned different ∂L/∂{k} (is dropout or other noise "
-                                "switched on? fix its seed or switch it off to verify)")
+            raise DataError(f"{what} is not deterministic: two calls at the same "
+                            f"point returned different ∂L/∂{k} (is dropout or other noise "
+                            "switched on? fix its seed or switch it off to verify)")
     return first
 
 
@@ -327,7 +362,7 @@ def _with_shape_note(r, shape_result) -> ParamResult:
 
 # -- kinks -----------------------------------------------------------------------------------------
 
-def _recheck_kinks(prober, names, grads, params, X, Y, results, facts):
+def _recheck_kinks(prober, names, grads, params, X, Y, results, facts, truths=None):
     """Move off the kink by δ ≫ h (so no step crosses it) and check those tensors again."""
     eps = prober.loss.eps if prober.loss else eps_of(np.float64)
     delta = eps ** (1 / 6)  # = √(eps^(1/3)): δ/h = 1/√h ≫ 1, yet δ stays small
@@ -342,7 +377,7 @@ def _recheck_kinks(prober, names, grads, params, X, Y, results, facts):
     for name in names:
         text = results[name].diagnosis
         r = _check(prober, name, moved, _aligned(g2[name], moved[name]),
-                   None if t2 is None else t2[name], dict(facts, theta=moved[name]))
+                   None if t2 is None else t2[name], dict(facts, theta=moved[name]), truths)
         if r.verdict == "ok":  # evidence that survives the move: a kink, not a mistake
             r.verdict = "kink"
             r.diagnosis = text + " At the perturbed point your gradient matches."
