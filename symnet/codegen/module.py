@@ -325,8 +325,6 @@ def printed_blocks(d):
     context = Context(probability_fns(d.network), {k: len(v) for k, v in shapes.items()})
     reserved = {*RESERVED, *d.params}
     forward, loss_eq, backward = logit_domain(d)
-    # ∂L/∂X (derive(…, input_gradient=True)) is no parameter's: the module leaves it out
-    backward = tuple(eq for eq in backward if eq.kind != "input")
     fwd = print_function(context, forward, reserved)
     loss = print_function(context, (*forward, loss_eq), reserved)
     full = print_function(context, (*forward, loss_eq, *backward), reserved)
