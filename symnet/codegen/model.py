@@ -17,6 +17,7 @@ import builtins
 import hashlib
 import linecache
 import math
+import operator
 import types
 
 import numpy as np
@@ -28,8 +29,17 @@ from .module import dtype_of, module_source
 
 # The fast path's NaN/inf test: Σ aᵢ² (BLAS, one pass, no temporary) is finite iff every entry
 # is, unless it overflows (|a| ≳ 1e154 in float64, 1e19 in float32): then the full check decides.
+# The ufuncs' reduce and math.isfinite directly: each saves a Python-level wrapper per call.
 _vdot = np.vdot
-_sum = np.add.reduce
+_dot = np.dot
+_min = np.minimum.reduce
+_max = np.maximum.reduce
+_isfinite = math.isfinite
+_shape = operator.attrgetter("shape")
+# Class labels the fast path indexes with: uint64 is left to the full check (its values above
+# 2⁶³ would wrap around to negative indices).
+_LABELS = frozenset(map(np.dtype, (np.int8, np.int16, np.int32, np.int64,
+                                   np.uint8, np.uint16, np.uint32)))
 
 
 class Model:
@@ -42,6 +52,15 @@ class Model:
         self.source = source
         self.module = module
         self.__doc__ = source
+        net = self.network
+        loss = net.loss.name
+        # what the per-call check (_cheap_check) needs, looked up once
+        self._fast = (net.n_in, net.n_out,
+                      1 if loss in ("softmax_ce", "ce") else 2 if loss in ("bce", "bce_logits")
+                      else 0, 2 if has_batchnorm(net) else 1)
+        self._loss, self._loss_and_grads = module.loss, module.loss_and_grads
+        self._eye = {}
+        self._seen_params = self._seen_X = self._seen_Y = None
 
     def __repr__(self):
         from ..nn.spec import describe
@@ -74,16 +93,121 @@ class Model:
 
     def loss(self, params, X, Y):
         """L for the batch (X, Y), a NumPy scalar of the parameters' dtype."""
+        Yc = self._cheap_check(params, X, Y)
+        if Yc is not None:
+            L = self._loss(params, X, Yc)
+            if _isfinite(L):
+                return L
+            self.check(params, X, Y)  # a NaN/inf in the input raises here, with its place
+            return L
         params, X, Y = self.check(params, X, Y)
         return self.module.loss(params, X, Y)
 
     def loss_and_grads(self, params, X, Y, state=None):
         """(L, {name: ∂L/∂name}), the gradients shaped and typed like the parameters. With
         `state`, BatchNorm's running statistics are updated in place (momentum 0.1)."""
-        params, X, Y = self.check(params, X, Y)
         if state is None:
+            Yc = self._cheap_check(params, X, Y)
+            if Yc is not None:
+                L, grads = self._loss_and_grads(params, X, Yc)
+                if _isfinite(L):
+                    return L, grads
+                self.check(params, X, Y)  # a NaN/inf in the input raises here, with its place
+                return L, grads
+            params, X, Y = self.check(params, X, Y)
             return self.module.loss_and_grads(params, X, Y)
+        # with state, everything is checked first: the step updates the statistics in place
+        params, X, Y = self.check(params, X, Y)
         return self.module.loss_and_grads(params, X, Y, state=self._state(state))
+
+    def _cheap_check(self, params, X, Y):
+        """The per-call check of loss/loss_and_grads: Y as the generated step takes it, or None
+        (then `check` validates in full, converts or raises the precise error).
+
+        Every call compares keys, shapes and dtypes (cached tuples, no NumPy call) and checks
+        class labels' range. An array is scanned for NaN/inf, and a float target's domain
+        (probability rows; [0, 1] for bce), once: the first time that object is seen
+        (parameters updated in place stay the same objects, a full batch is the same X and Y in
+        every call). Later changes in place show in the loss, which the caller tests (one
+        float), running the full check when it is not finite: a NaN or infinity put into Y, or
+        a NaN into X or the parameters, always reaches L. Not found after the first sight: an
+        infinity that an activation maps to a constant (relu(−∞), tanh(∞)), and a target
+        changed in place to leave its domain."""
+        if type(params) is not dict:
+            return None
+        n_in, n_out, kind, min_batch = self._fast
+        seen = self._seen_params
+        if seen is None or tuple(params) != seen[0] or \
+                tuple(map(id, params.values())) != seen[1] or \
+                list(map(_shape, seen[2])) != seen[3]:
+            seen = self._scan_params(params)
+            if seen is None:
+                return None
+        dt = seen[4]
+        if type(X) is not np.ndarray or X.dtype != dt or type(Y) is not np.ndarray:
+            return None
+        s = X.shape
+        if len(s) != 2 or s[1] != n_in or s[0] < min_batch:
+            return None
+        if X is not self._seen_X:
+            if not _isfinite(_vdot(X, X)):
+                return None  # NaN/inf (or an overflowing sum): the full check decides
+            self._seen_X = X
+        B = s[0]
+        given = Y
+        if Y.shape != (B, n_out):
+            if Y.shape != (B,):
+                return None
+            if kind == 1:  # class labels
+                if Y.dtype not in _LABELS or _min(Y, None) < 0:  # (negative indices wrap)
+                    return None
+                try:
+                    return seen[5].take(Y, 0)  # one-hot rows; a label ≥ n_out: IndexError
+                except IndexError:
+                    return None
+            if n_out != 1:
+                return None
+            Y = Y.reshape(B, 1)  # one real target per sample: a column (a new view)
+        if Y.dtype != dt:
+            return None
+        if given is not self._seen_Y:
+            if kind == 1:  # probability rows: ≥ 0, each summing to 1 (Σ(rowsum − 1)² ≤
+                if _min(Y, None) < 0:  # 1e-10 makes each |rowsum − 1| ≤ 1e-5, within the
+                    return None  # full check's allclose; rounding exceeds it past ~10⁴ rows)
+                r = _dot(Y, seen[6])  # the row sums (a matrix-vector product is quicker
+                r -= 1  # than add.reduce along rows)
+                if not _vdot(r, r) <= 1e-10:
+                    return None
+            elif kind == 2 and (_min(Y, None) < 0 or _max(Y, None) > 1):
+                return None
+            self._seen_Y = given
+        return Y
+
+    def _scan_params(self, params):
+        """params checked in full (keys, shapes, one float dtype, NaN/inf by a sum of squares)
+        and remembered for the next calls as (keys, ids, arrays, shapes, dtype, one-hot table,
+        ones); None if anything is off (the full check then says what)."""
+        shapes = self.module.SHAPES
+        if len(params) != len(shapes):
+            return None
+        values = tuple(params.values())
+        dt = values[0].dtype if type(values[0]) is np.ndarray else None
+        if dt is None or dt.kind != "f":
+            return None
+        total = 0.0
+        for name, a in params.items():
+            if type(a) is not np.ndarray or a.shape != shapes.get(name) or a.dtype != dt:
+                return None
+            total += _vdot(a, a)
+        if not _isfinite(total):
+            return None
+        if dt not in self._eye:
+            n_out = self._fast[1]
+            self._eye[dt] = (np.eye(n_out, dtype=dt), np.ones(n_out, dtype=dt))
+        # the arrays are held, so that their ids cannot be reused by new objects
+        self._seen_params = seen = (tuple(params), tuple(map(id, values)), values,
+                                    list(map(_shape, values)), dt, *self._eye[dt])
+        return seen
 
     def _state(self, state):
         shapes = self.module.STATE_SHAPES
@@ -101,65 +225,18 @@ class Model:
         """(params, X, Y) validated, with X and Y in the parameters' dtype.
 
         The common case (a dict of the right arrays, X and Y of their dtype and shape, or
-        integer labels) is checked by a fast path: shapes and dtypes compared, the target's
-        domain by min/max, NaN/inf by one sum of squares per array (finite iff every entry is,
-        unless it overflows, when the full check decides). Anything else goes to the full
-        validation of symnet.nn.data, which converts or raises the precise error."""
-        fast = self._fast_check(params, X, Y)
-        if fast is not None:
-            return fast
+        integer labels) is checked by the fast path of `_cheap_check`, here with every array
+        scanned for NaN/inf (one sum of squares each: finite iff every entry is, unless it
+        overflows, when the full check decides). Anything else goes to the full validation of
+        symnet.nn.data, which converts or raises the precise error."""
+        self._seen_params = self._seen_X = self._seen_Y = None  # scan everything again
+        Yc = self._cheap_check(params, X, Y)
+        if Yc is not None and _isfinite(_vdot(Yc, Yc)):
+            return params, X, Yc
         params, dtype = self._params(params)
         X, Y = check_batch(self.network, X, Y)
         check_batch_size(self.network, X.shape[0])
         return params, X.astype(dtype, copy=False), Y.astype(dtype, copy=False)
-
-    def _fast_check(self, params, X, Y):
-        """(params, X, Y) when the common case holds (see `check`), else None."""
-        try:
-            names, shapes, n_in, n_out, loss, min_batch, eye = self._fast
-        except AttributeError:
-            net = self.network
-            self._fast = (tuple(self.module.SHAPES), tuple(self.module.SHAPES.values()),
-                          net.n_in, net.n_out, net.loss.name,
-                          2 if has_batchnorm(net) else 1, {})
-            names, shapes, n_in, n_out, loss, min_batch, eye = self._fast
-        if type(params) is not dict or len(params) != len(names):
-            return None
-        try:
-            arrays = [params[k] for k in names]
-        except KeyError:
-            return None
-        dt = arrays[0].dtype if type(arrays[0]) is np.ndarray else None
-        if dt is None or dt.kind != "f":
-            return None
-        for a, shape in zip(arrays, shapes):
-            if type(a) is not np.ndarray or a.shape != shape or a.dtype != dt:
-                return None
-        if (type(X) is not np.ndarray or X.dtype != dt or X.ndim != 2 or X.shape[1] != n_in
-                or X.shape[0] < min_batch or type(Y) is not np.ndarray):
-            return None
-        B = X.shape[0]
-        classes = loss in ("softmax_ce", "ce")
-        if classes and Y.shape == (B,) and Y.dtype.kind in "iu":
-            if Y.min() < 0 or Y.max() >= n_out:
-                return None
-            one_hot = eye.get(dt)
-            if one_hot is None:
-                one_hot = eye[dt] = np.eye(n_out, dtype=dt)
-            Y = one_hot[Y]
-        elif Y.shape != (B, n_out) or Y.dtype != dt:
-            return None
-        elif classes:  # probability rows: ≥ 0, each summing to 1
-            if Y.min() < 0 or np.abs(_sum(Y, 1) - 1).max() > 1e-5:
-                return None
-        elif loss in ("bce", "bce_logits") and (Y.min() < 0 or Y.max() > 1):
-            return None
-        total = _vdot(X, X) + _sum(Y, None)
-        for a in arrays:
-            total += _vdot(a, a)
-        if not math.isfinite(total):
-            return None  # NaN/inf somewhere (or an overflowing sum): the full check says which
-        return params, X, Y
 
     def _params(self, params):
         params = check_params(self.network, params)
