@@ -17,7 +17,6 @@ import builtins
 import hashlib
 import linecache
 import math
-import operator
 import types
 
 import numpy as np
@@ -35,11 +34,31 @@ _dot = np.dot
 _min = np.minimum.reduce
 _max = np.maximum.reduce
 _isfinite = math.isfinite
-_shape = operator.attrgetter("shape")
 # Class labels the fast path indexes with: uint64 is left to the full check (its values above
 # 2⁶³ would wrap around to negative indices).
 _LABELS = frozenset(map(np.dtype, (np.int8, np.int16, np.int32, np.int64,
                                    np.uint8, np.uint16, np.uint32)))
+
+
+# The arrays the fast path has scanned: the 4 most recently used, by id, held so that their ids
+# cannot be reused by new objects (a training set and a test set alternating with minibatches
+# stay known).
+_SEEN = 4
+
+
+def _known(seen: dict, a) -> bool:
+    key = id(a)
+    if seen.get(key) is not a:
+        return False
+    if len(seen) == _SEEN:  # most recently used last, so that it is evicted last
+        seen[key] = seen.pop(key)
+    return True
+
+
+def _remember(seen: dict, a):
+    if len(seen) >= _SEEN:
+        del seen[next(iter(seen))]
+    seen[id(a)] = a
 
 
 class Model:
@@ -60,7 +79,7 @@ class Model:
                       else 0, 2 if has_batchnorm(net) else 1)
         self._loss, self._loss_and_grads = module.loss, module.loss_and_grads
         self._eye = {}
-        self._seen_params = self._seen_X = self._seen_Y = None
+        self._seen_params, self._seen_X, self._seen_Y = None, {}, {}
 
     def __repr__(self):
         from ..nn.spec import describe
@@ -124,35 +143,35 @@ class Model:
         """The per-call check of loss/loss_and_grads: Y as the generated step takes it, or None
         (then `check` validates in full, converts or raises the precise error).
 
-        Every call compares keys, shapes and dtypes (cached tuples, no NumPy call) and checks
-        class labels' range. An array is scanned for NaN/inf, and a float target's domain
-        (probability rows; [0, 1] for bce), once: the first time that object is seen
-        (parameters updated in place stay the same objects, a full batch is the same X and Y in
-        every call). Later changes in place show in the loss, which the caller tests (one
-        float), running the full check when it is not finite: a NaN or infinity put into Y, or
-        a NaN into X or the parameters, always reaches L. Not found after the first sight: an
-        infinity that an activation maps to a constant (relu(−∞), tanh(∞)), and a target
-        changed in place to leave its domain."""
+        Every call compares the parameters' keys and array objects with the last ones checked
+        (cached tuples), X's and Y's shapes and dtypes, and class labels' range. An array is
+        checked in full (shape, dtype, NaN/inf; a float target's domain: probability rows,
+        [0, 1] for bce) once, the first time that object is seen (parameters updated in place
+        stay the same objects, a full batch is the same X and Y in every call). Later changes
+        in place show in the loss, which the caller tests (one float), running the full check
+        when it is not finite: a NaN or infinity put into Y, or a NaN into X or the
+        parameters, always reaches L. Not found after the first sight: an
+        infinity that an activation maps to a constant (relu(−∞), tanh(∞)), a target changed
+        in place to leave its domain, and a parameter reshaped in place (`a.shape = …`)."""
         if type(params) is not dict:
             return None
         n_in, n_out, kind, min_batch = self._fast
         seen = self._seen_params
         if seen is None or tuple(params) != seen[0] or \
-                tuple(map(id, params.values())) != seen[1] or \
-                list(map(_shape, seen[2])) != seen[3]:
+                tuple(map(id, params.values())) != seen[1]:
             seen = self._scan_params(params)
             if seen is None:
                 return None
-        dt = seen[4]
+        dt = seen[3]
         if type(X) is not np.ndarray or X.dtype != dt or type(Y) is not np.ndarray:
             return None
         s = X.shape
         if len(s) != 2 or s[1] != n_in or s[0] < min_batch:
             return None
-        if X is not self._seen_X:
+        if not _known(self._seen_X, X):
             if not _isfinite(_vdot(X, X)):
                 return None  # NaN/inf (or an overflowing sum): the full check decides
-            self._seen_X = X
+            _remember(self._seen_X, X)
         B = s[0]
         given = Y
         if Y.shape != (B, n_out):
@@ -162,7 +181,7 @@ class Model:
                 if Y.dtype not in _LABELS or _min(Y, None) < 0:  # (negative indices wrap)
                     return None
                 try:
-                    return seen[5].take(Y, 0)  # one-hot rows; a label ≥ n_out: IndexError
+                    return seen[4].take(Y, 0)  # one-hot rows; a label ≥ n_out: IndexError
                 except IndexError:
                     return None
             if n_out != 1:
@@ -170,23 +189,23 @@ class Model:
             Y = Y.reshape(B, 1)  # one real target per sample: a column (a new view)
         if Y.dtype != dt:
             return None
-        if given is not self._seen_Y:
+        if not _known(self._seen_Y, given):
             if kind == 1:  # probability rows: ≥ 0, each summing to 1 (Σ(rowsum − 1)² ≤
                 if _min(Y, None) < 0:  # 1e-10 makes each |rowsum − 1| ≤ 1e-5, within the
                     return None  # full check's allclose; rounding exceeds it past ~10⁴ rows)
-                r = _dot(Y, seen[6])  # the row sums (a matrix-vector product is quicker
+                r = _dot(Y, seen[5])  # the row sums (a matrix-vector product is quicker
                 r -= 1  # than add.reduce along rows)
                 if not _vdot(r, r) <= 1e-10:
                     return None
             elif kind == 2 and (_min(Y, None) < 0 or _max(Y, None) > 1):
                 return None
-            self._seen_Y = given
+            _remember(self._seen_Y, given)
         return Y
 
     def _scan_params(self, params):
         """params checked in full (keys, shapes, one float dtype, NaN/inf by a sum of squares)
-        and remembered for the next calls as (keys, ids, arrays, shapes, dtype, one-hot table,
-        ones); None if anything is off (the full check then says what)."""
+        and remembered for the next calls as (keys, ids, arrays, dtype, one-hot table, ones);
+        None if anything is off (the full check then says what)."""
         shapes = self.module.SHAPES
         if len(params) != len(shapes):
             return None
@@ -205,8 +224,8 @@ class Model:
             n_out = self._fast[1]
             self._eye[dt] = (np.eye(n_out, dtype=dt), np.ones(n_out, dtype=dt))
         # the arrays are held, so that their ids cannot be reused by new objects
-        self._seen_params = seen = (tuple(params), tuple(map(id, values)), values,
-                                    list(map(_shape, values)), dt, *self._eye[dt])
+        self._seen_params = seen = (tuple(params), tuple(map(id, values)), values, dt,
+                                    *self._eye[dt])
         return seen
 
     def _state(self, state):
@@ -229,7 +248,7 @@ class Model:
         scanned for NaN/inf (one sum of squares each: finite iff every entry is, unless it
         overflows, when the full check decides). Anything else goes to the full validation of
         symnet.nn.data, which converts or raises the precise error."""
-        self._seen_params = self._seen_X = self._seen_Y = None  # scan everything again
+        self._seen_params, self._seen_X, self._seen_Y = None, {}, {}  # scan everything again
         Yc = self._cheap_check(params, X, Y)
         if Yc is not None and _isfinite(_vdot(Yc, Yc)):
             return params, X, Yc
