@@ -14,7 +14,6 @@ import os
 for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(var, "1")
 
-import statistics  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 
@@ -25,19 +24,34 @@ import symnet as sn  # noqa: E402
 
 CONFIGS = [("64-32-10 relu softmax_ce", 32), ("784-128-10 relu softmax_ce", 64)]
 HEAD = ["network / batch", "dtype", "raw (ms)", "checked (ms)", "checked / raw",
-        "checked, labels (ms)", "labels / raw"]
+        "labels / raw", "new arrays: checked / raw"]
 
 
 def per_call(f, n):
-    t = time.perf_counter()
+    """CPU seconds of this thread per call (time.thread_time: the time the thread was
+    descheduled by other processes on a shared machine does not count; BLAS runs 1 thread,
+    this one)."""
+    t = time.thread_time()
     for _ in range(n):
         f()
-    return (time.perf_counter() - t) / n
+    return (time.thread_time() - t) / n
+
+
+def _quartiles(x) -> str:
+    q1, q2, q3 = np.percentile(x, [25, 50, 75])
+    return f"{q2:.3f} ({q1:.2f}–{q3:.2f})"
 
 
 def measure(rounds: int = 200, inner: int = 20) -> list[list]:
-    """Rows of HEAD: medians over interleaved rounds, and the median of the per-round ratios
-    (paired, so that load drifting between rounds cancels)."""
+    """Rows of HEAD: median CPU times over interleaved rounds, and the median (quartiles in
+    parentheses: the noise) of the per-round ratios, paired so that load drifting between
+    rounds cancels.
+
+    *checked*: the same X and Y in every call (a full batch; the check scans an array the
+    first time it sees it). *labels*: Y as integer class labels, converted to one-hot rows on
+    every call (the raw step gets the one-hot rows). *new arrays*: a new X and Y object in
+    every call (`X[:]`, as minibatches are), for the raw step too: X is scanned for NaN/inf and
+    Y's domain checked on every call."""
     rows = []
     for spec, batch in CONFIGS:
         for dtype in (np.float32, np.float64):
@@ -49,25 +63,30 @@ def measure(rounds: int = 200, inner: int = 20) -> list[list]:
             labels = rng.integers(0, n_out, batch)
             Y = np.eye(n_out, dtype=dtype)[labels]
             raw = model.module.loss_and_grads
+            checked = model.loss_and_grads
             variants = {
                 "raw": lambda: raw(params, X, Y),  # noqa: B023 - called in this iteration
-                "checked": lambda: model.loss_and_grads(params, X, Y),  # noqa: B023
-                "labels": lambda: model.loss_and_grads(params, X, labels),  # noqa: B023
+                "checked": lambda: checked(params, X, Y),  # noqa: B023
+                "labels": lambda: checked(params, X, labels),  # noqa: B023
+                "raw new": lambda: raw(params, X[:], Y[:]),  # noqa: B023
+                "checked new": lambda: checked(params, X[:], Y[:]),  # noqa: B023
             }
+            assert checked(params, X, labels)[0] == raw(params, X, Y)[0]
             for f in variants.values():  # warm-up
                 per_call(f, inner)
             times = {k: [] for k in variants}
             names = list(variants)
             for r in range(rounds):
-                for k in names[r % 3:] + names[:r % 3]:  # each goes first in turn
+                k0 = r % len(names)
+                for k in names[k0:] + names[:k0]:  # each goes first in turn
                     times[k].append(per_call(variants[k], inner))
-            med = {k: statistics.median(v) for k, v in times.items()}
-            ratio = {k: statistics.median(np.array(times[k]) / np.array(times["raw"]))
-                     for k in ("checked", "labels")}
+            t = {k: np.array(v) for k, v in times.items()}
             rows.append([f"{spec.split()[0]} / {batch}", np.dtype(dtype).name,
-                         f"{1e3 * med['raw']:.4f}", f"{1e3 * med['checked']:.4f}",
-                         f"{ratio['checked']:.2f}", f"{1e3 * med['labels']:.4f}",
-                         f"{ratio['labels']:.2f}"])
+                         f"{1e3 * np.median(t['raw']):.4f}",
+                         f"{1e3 * np.median(t['checked']):.4f}",
+                         _quartiles(t["checked"] / t["raw"]),
+                         _quartiles(t["labels"] / t["raw"]),
+                         _quartiles(t["checked new"] / t["raw new"])])
     return rows
 
 

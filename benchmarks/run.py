@@ -294,11 +294,16 @@ def api_section() -> str:
     for row in rows:
         say("  " + "  ".join(row))
     return "\n".join([
-        "The documented API, `model.loss_and_grads(params, X, Y)`, checks its input (keys, "
-        "shapes, dtypes, the target's domain, NaN/inf by one sum of squares per array) before "
-        "the generated step; the raw step is `model.module.loss_and_grads`. Medians of "
-        "interleaved rounds; ratios are medians of per-round ratios. The check costs a roughly "
-        "fixed 15–25 µs, so the ratio falls with the size of the step.", "",
+        "The documented API, `model.loss_and_grads(params, X, Y)`, checks its input before "
+        "the generated step (keys, shapes and dtypes against cached tuples, class labels' "
+        "range, on every call; NaN/inf by one sum of squares and a float target's domain the "
+        "first time an array object is seen; the loss's finiteness after the step, with the "
+        "full check when it is not finite); the raw step is `model.module.loss_and_grads`. "
+        "CPU time of this thread (time.thread_time), medians of interleaved rounds; ratios are "
+        "medians of per-round ratios, quartiles in parentheses (the noise). *checked*: the same "
+        "X and Y in every call (a full batch); *labels*: integer labels, made one-hot on every "
+        "call (the raw step gets one-hot rows); *new arrays*: a new X and Y object in every "
+        "call, as minibatches are (the raw step gets them too).", "",
         table(bench_api.HEAD, rows)])
 
 

@@ -47,9 +47,13 @@ from .nn.network import Network
 from .nn.normalization import BatchNorm, BatchNorm2d, LayerNorm
 from .nn.recurrent import LSTM, RNN
 from .nn.spec import describe, load, parse
+from .printing import ascii as _ascii
 from .printing.explicit import explicit
 from .prove import prove
 from .training.train import train
+
+_ascii.register()  # "symnet-ascii": sys.stdout.reconfigure(errors="symnet-ascii") on a
+# stream that cannot encode Unicode (symnet.printing.ascii)
 
 __all__ = [
     "Activation",

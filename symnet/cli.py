@@ -471,54 +471,6 @@ def _user_module(path: str):
 # ── entry point ─────────────────────────────────────────────────────────────────────────────
 
 
-# What a terminal that cannot print Unicode shows instead (Windows consoles, PYTHONIOENCODING=
-# ascii, redirected output in a legacy code page): readable ASCII, never a UnicodeEncodeError.
-ASCII = {
-    "𝟙": "1", "σ": "sigma", "⊙": "*", "⊘": "/", "ᵀ": "^T", "∂": "d", "δ": "delta", "Σ": "sum",
-    "≈": "~", "×": "x", "─": "-", "′": "'", "…": "...", "→": "->", "←": "<-", "−": "-",
-    "√": "sqrt", "ℓ": "l", "γ": "gamma", "β": "beta", "μ": "mu", "ε": "eps", "λ": "lambda",
-    "θ": "theta", "α": "alpha", "·": "*", "≤": "<=", "≥": ">=", "≠": "!=", "∈": " in ",
-    "‖": "||", "✓": "ok", "✗": "x", "–": "-", "—": "-", "’": "'", "“": '"', "”": '"',
-}
-
-
-def _ascii_fallback(err: UnicodeEncodeError):
-    """codecs error handler "symnet-ascii": symnet's symbols as ASCII, sub- and superscript
-    digits as digits, anything else by its NFKD decomposition, or '?'."""
-    import unicodedata
-
-    out = []
-    for ch in err.object[err.start:err.end]:
-        if ch in ASCII:
-            out.append(ASCII[ch])
-            continue
-        plain = unicodedata.normalize("NFKD", ch)
-        try:
-            plain.encode(err.encoding)
-            out.append(plain)
-        except (UnicodeEncodeError, LookupError):
-            ascii_ = plain.encode("ascii", "ignore").decode()
-            out.append(ascii_ or "?")
-    return "".join(out), err.end
-
-
-def _protect_streams():
-    """Streams that cannot encode symnet's symbols get the ASCII fallback."""
-    import codecs
-
-    try:
-        codecs.lookup_error("symnet-ascii")
-    except LookupError:
-        codecs.register_error("symnet-ascii", _ascii_fallback)
-    for stream in (sys.stdout, sys.stderr):
-        encoding = getattr(stream, "encoding", None) or "ascii"
-        try:
-            "𝟙σ⊙≈ᵀ∂δ₁²".encode(encoding)
-        except (UnicodeEncodeError, LookupError):
-            if hasattr(stream, "reconfigure"):
-                stream.reconfigure(errors="symnet-ascii")
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="symnet",
@@ -534,7 +486,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    _protect_streams()
+    from .printing.ascii import protect_streams
+
+    protect_streams()
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:

@@ -4,7 +4,7 @@ import subprocess
 import sys
 
 import pytest
-from _cli import cli, one_line_error
+from _cli import ROOT, cli, one_line_error
 
 import symnet as sn
 
@@ -77,3 +77,15 @@ def test_non_utf8_stdout_gets_ascii_fallback(encoding, args):
     assert p.returncode == 0, p.stderr[-1500:]
     if args[0] == "derive" and encoding == "ascii":
         assert "sigma" in p.stdout or "^T" in p.stdout
+
+
+def test_ascii_fallback_for_a_script_of_ones_own():
+    # the Python API: `import symnet` registers the handler, one line puts it on stdout
+    code = ("import sys, symnet as sn; sys.stdout.reconfigure(errors='symnet-ascii'); "
+            "print(sn.derive('2-1 mse')); print(sn.explicit('1-1-1 sigmoid sigmoid mse'))")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       env={**os.environ, "PYTHONPATH": str(ROOT), "PYTHONIOENCODING": "ascii",
+                            "PYTHONUTF8": "0"}, timeout=120)
+    assert p.returncode == 0, p.stderr[-1500:]
+    assert "(x - y)^2" in p.stdout and "X^T delta1" in p.stdout  # an exponent stays one
+    assert "w^2_11" in p.stdout and "a^1_1" in p.stdout  # layer^ and index_ kept apart

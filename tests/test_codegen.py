@@ -427,6 +427,72 @@ def test_fast_check_overflowing_sum_goes_to_the_full_check():
     assert X_checked is X and Y.dtype == np.float32
 
 
+@pytest.mark.parametrize("where", ["W1", "b1", "W2", "X", "Y"])
+def test_nan_put_in_place_after_a_first_call_is_still_found(where):
+    # arrays are scanned once per object; later changes in place show in the loss, which
+    # sends the call to the full check
+    model = compile("3-4-2 tanh softmax_ce")
+    params = model.init(0)
+    X = np.ones((5, 3))
+    Y = np.eye(2)[[0, 1, 0, 1, 0]]
+    model.loss_and_grads(params, X, Y)
+    model.loss(params, X, Y)
+    target = params[where] if where in params else {"X": X, "Y": Y}[where]
+    target.flat[1] = np.nan
+    for f in (model.loss_and_grads, model.loss):
+        with pytest.raises(sn.DataError, match="NaN or infinity"):
+            f(params, X, Y)
+
+
+@pytest.mark.parametrize("labels, shown", [([0, 1, 2, 1], "0..2"), ([0, -1, 1, 1], "-1..1")])
+def test_checked_api_refuses_labels_out_of_range_on_every_call(labels, shown):
+    model = compile("3-4-2 tanh softmax_ce")
+    params, X = model.init(0), np.ones((4, 3))
+    good = np.array([0, 1, 1, 0])
+    model.loss_and_grads(params, X, good)
+    good[:] = labels  # the same object, changed in place: a negative label must not wrap
+    with pytest.raises(sn.DataError, match=rf"class labels must lie in 0\.\.1, got {shown}"):
+        model.loss_and_grads(params, X, good)
+
+
+def test_checked_api_target_domain_and_a_new_params_dict():
+    model = compile("3-4-2 tanh softmax_ce")
+    params, X = model.init(0), np.ones((4, 3))
+    Y = np.full((4, 2), 0.5)
+    L, _ = model.loss_and_grads(params, X, Y)
+    with pytest.raises(sn.DataError, match="sum to 1"):
+        model.loss_and_grads(params, X, np.full((4, 2), 0.6))
+    reordered = {k: params[k].copy() for k in reversed(list(params))}  # any key order
+    assert model.loss_and_grads(reordered, X, Y)[0] == L
+    with pytest.raises(sn.ShapeError, match="parameter b1"):
+        model.loss_and_grads(dict(params, b1=np.zeros(5)), X, Y)
+    bce = compile("3-2 sigmoid bce")
+    with pytest.raises(sn.DataError, match=r"\[0, 1\]"):
+        bce.loss(bce.init(0), X, np.full((4, 2), 1.5))
+
+
+def test_checked_api_1d_targets_and_uint64_labels():
+    model = compile("3-4-1 tanh mse")
+    params, X, y = model.init(0), np.ones((4, 3)), np.arange(4.0)
+    assert model.loss(params, X, y) == model.loss(params, X, y.reshape(-1, 1))
+    bce = compile("3-1 sigmoid bce")
+    with pytest.raises(sn.DataError, match=r"\[0, 1\]"):
+        bce.loss_and_grads(bce.init(0), X, np.array([0.0, 1.0, 2.0, 0.0]))
+    ce = compile("3-4-2 tanh softmax_ce")
+    huge = np.array([0, 1, 2**64 - 1, 0], dtype=np.uint64)  # as an index it would wrap to -1
+    with pytest.raises(sn.DataError, match="class labels must lie in 0..1"):
+        ce.loss_and_grads(ce.init(0), X, huge)
+
+
+def test_checked_api_returns_a_non_finite_loss_of_finite_inputs():
+    model = compile("1-1 mse", dtype=np.float32)
+    params = {"W1": np.full((1, 1), 1e20, dtype=np.float32), "b1": np.zeros(1, np.float32)}
+    X = np.ones((2, 1), dtype=np.float32)
+    with np.errstate(over="ignore"):
+        L, _ = model.loss_and_grads(params, X, np.zeros((2, 1), dtype=np.float32))
+    assert np.isinf(L)  # an overflow of the computation, not bad input: returned as it is
+
+
 def test_network_parameters_are_recorded_once():
     net = sn.parse("3-4-2 tanh softmax_ce")
     first = net.parameters

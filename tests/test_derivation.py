@@ -165,3 +165,9 @@ def test_gradient_of_unknown_parameter():
 def test_weight_decay_adds_lambda_w():
     d = sn.derive(sn.parse("2-1 mse weight_decay=0.5"))
     assert sp.Rational(1, 2) * d.params["W1"] in d.gradient("W1").args
+
+
+def test_derive_and_explicit_take_a_spec_string_as_compile_does():
+    d = sn.derive("2-3-1 sigmoid sigmoid mse")
+    assert d.network.n_in == 2 and "A2 = σ(Z2)" in str(d)
+    assert "w¹₁₁" in str(sn.explicit("2-3-1 sigmoid sigmoid mse"))

@@ -193,10 +193,14 @@ def _floor(name):
 
 def test_declared_floors_are_the_tested_ones():
     """numpy < 2 returns float64 losses for float32 inputs (scalar promotion before NEP 50);
-    sympy 1.12 has no sympy.matrices.exceptions; .ci/floors runs the suite at these floors."""
+    sympy 1.12 has no sympy.matrices.exceptions; matplotlib < 3.8.4 and scikit-learn < 1.4.2
+    are built against numpy 1.x and fail to import under numpy 2. .ci/floors installs exactly
+    these floors (read from pyproject) and runs the tests there."""
     assert _floor("numpy") >= (2, 0)
     assert _floor("sympy") >= (1, 13)
     assert _floor("mpmath") >= (1, 3)
+    assert _floor("matplotlib") >= (3, 8, 4)
+    assert _floor("scikit-learn") >= (1, 4, 2)
 
 
 def test_float32_loss_stays_float32():

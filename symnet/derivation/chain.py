@@ -129,8 +129,10 @@ class Derivation:
 
 
 def derive(network, *, input_gradient: bool = False) -> Derivation:
-    """Apply the chain rule to `network`: one VJP per tape step, from the loss back to X.
-    With `input_gradient=True` the walk continues to X itself: ∂L/∂X is equation dX."""
+    """Apply the chain rule to `network` (a Network, a spec string or a TOML path, as
+    `compile` and `check` take): one VJP per tape step, from the loss back to X. With
+    `input_gradient=True` the walk continues to X itself: ∂L/∂X is equation dX."""
+    network = network_from(network)
     tape = network.record()
     forward = [Equation(s.output, s.value, "forward", (s.why,), s.layer) for s in tape.steps[:-1]]
     loss_step = tape.loss

@@ -120,10 +120,12 @@ def _is_batch_matrix(letters: str) -> bool:
 
 
 def explicit(network, batch: int = 1) -> Explicit:
-    """Per-weight scalar formulas for `network` with `batch` samples (see the module doc)."""
+    """Per-weight scalar formulas for `network` (a Network, spec string or TOML path) with
+    `batch` samples (see the module doc)."""
     if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
         raise SpecError(f"batch must be a positive integer, got {batch!r}")
     d = derive(network)
+    network = d.network
     ops = {type(n).__name__ for eq in d.equations for n in sp.preorder_traversal(eq.rhs)
            if isinstance(n, Op)}
     if ops:  # convolution, pooling, …: their entries are sums over windows, not written out
