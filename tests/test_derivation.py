@@ -69,14 +69,16 @@ def expanded_loss(d, params, X, Y):
 
 
 def equal(a, b) -> bool:
-    """a == b: proved symbolically where a cheap normal form decides it (always, for networks
-    of ReLU-like layers and MSE, whose values are Rationals; nearly always otherwise), else to
-    60 significant digits. Deciding equality of nested exponentials in general is open
-    (Richardson's theorem), and `simplify` on a deep GELU network takes minutes."""
+    """a == b: exactly where both are rational (networks of ReLU-like layers and MSE) or a
+    cheap normal form of algebraic numbers decides it, else to 60 significant digits.
+    Deciding equality of nested exponentials in general is open (Richardson's theorem), and
+    `expand`/`cancel` on a gap with exp, log or tanh in it can take minutes (`simplify` on a
+    deep GELU network too), so those are compared numerically."""
     gap = sp.sympify(a) - sp.sympify(b)
     if gap == 0:
         return True
-    small = sum(1 for _ in sp.preorder_traversal(gap)) <= 400  # expand() explodes on big trees
+    small = (sum(1 for _ in sp.preorder_traversal(gap)) <= 400  # expand() explodes on big trees
+             and not gap.atoms(sp.Function))  # exp, log, tanh, erf: see above
     if small and (sp.expand(gap) == 0 or sp.cancel(sp.together(sp.expand(gap))) == 0):
         return True
     # Evaluate each side, not the gap: evalf of an expression that is exactly 0 keeps raising
