@@ -77,3 +77,33 @@ def test_non_utf8_stdout_gets_ascii_fallback(encoding, args):
     assert p.returncode == 0, p.stderr[-1500:]
     if args[0] == "derive" and encoding == "ascii":
         assert "sigma" in p.stdout or "^T" in p.stdout
+
+
+# ── issue 13: every --spec and SPEC says what a spec is, with an example ────────────────────
+
+
+def _help(command, capsys) -> str:
+    from symnet.cli import build_parser
+
+    with pytest.raises(SystemExit):
+        build_parser().parse_args([command, "--help"])
+    return " ".join(capsys.readouterr().out.split())
+
+
+@pytest.mark.parametrize("command", ["derive", "codegen", "train", "graph", "check"])
+def test_spec_argument_help_says_what_a_spec_is(command, capsys):
+    text = _help(command, capsys)
+    assert "network spec" in text and '"784-128-10 relu softmax_ce"' in text
+    assert "TOML" in text
+
+
+def test_prove_spec_help_says_what_a_spec_is_and_what_it_adds(capsys):
+    text = _help("prove", capsys)
+    assert "network spec" in text
+    assert '"2-8-1 act(x*sigmoid(theta*x), theta=1) bce_logits"' in text
+    assert "NumPy code generated" in text and "TOML" in text
+
+
+def test_verify_net_help_says_what_a_spec_is(capsys):
+    text = _help("verify", capsys)
+    assert "network spec" in text and '"4-8-3 tanh softmax_ce"' in text

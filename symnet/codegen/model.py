@@ -24,7 +24,8 @@ import numpy as np
 from ..derivation.chain import derivation_of
 from ..errors import DataError
 from ..nn.data import check_batch, check_batch_size, check_inputs, check_params, has_batchnorm
-from .module import dtype_of, module_source
+from .module import dtype_of, generated
+from .validate import check_custom
 
 # The fast path's NaN/inf test: Σ aᵢ² (BLAS, one pass, no temporary) is finite iff every entry
 # is, unless it overflows (|a| ≳ 1e154 in float64, 1e19 in float32): then the full check decides.
@@ -185,8 +186,26 @@ def load_source(source: str, name: str = "symnet_generated") -> types.ModuleType
 
 def compile(net, dtype=np.float64) -> Model:  # noqa: A001 - sn.compile, as the user calls it
     """Generate and load the NumPy functions of `net` (Network, Derivation, spec or TOML path);
-    parameters from `model.init()` have `dtype` (float64 or float32)."""
+    parameters from `model.init()` have `dtype` (float64 or float32).
+
+    The generated code of every custom activation (f, f′ and each ∂f/∂θ) is validated first:
+    read back into SymPy and proved equal to its formula (`validate.check_custom`; each
+    distinct formula once per process). A formula whose code is wrong, or that can be neither
+    proved nor confirmed at its branch points, is a SpecError, never a silently wrong model.
+    symnet's own activations and losses are validated by its test suite."""
     dtype = dtype_of(dtype)
     d = derivation_of(net)
-    source = module_source(d, dtype)
+    source, printed = generated(d, dtype)
+    check_custom(printed, custom_activations(d.network))
     return Model(d, dtype, source, load_source(source))
+
+
+def custom_activations(net) -> list:
+    """The network's custom activations (each once)."""
+    from ..nn.activation import CustomActivation
+
+    out = []
+    for layer in net.layers:
+        if isinstance(layer, CustomActivation) and layer not in out:
+            out.append(layer)
+    return out
