@@ -15,7 +15,11 @@ from __future__ import annotations
 
 from functools import partial
 
-from symnet.codegen.validate import UntranslatableCode, pieces, printed_formulas, translated
+import sympy as sp
+
+from symnet.algebra.identities import cancellation_free
+from symnet.codegen.stable import saturation_holds
+from symnet.codegen.validate import UntranslatableCode, obligations, printed_formulas
 from symnet.nn.activation import CustomActivation
 from symnet.nn.layers import Dense
 from symnet.nn.losses import MSE
@@ -51,7 +55,9 @@ def generated_code_is_exact(act, proof):
     """Translation validation: each NumPy expression generated for the activation (f, f′ and
     each ∂f/∂θ) is read back into SymPy by a whitelist (never evaluated) and proved equal to
     symnet's form, with each constant rounded to the float64 the printer writes, piece by
-    piece between and at the kinks."""
+    piece between and at the kinks. Code computed from x where the form uses the layer's
+    output y = f(x) is compared with y = f(x) substituted; where the code clips its input at
+    ±T (saturation), the clip's effect beyond ±T is bounded by interval arithmetic."""
     proof.states(r"\text{translate}(\text{generated code}) = \text{symnet's form}")
     net = Network([Dense(1, 1), act], loss=MSE())
     names = {act.name, f"d_{act.name}", *(f"d_{act.name}_{s.name}" for s in act.symbols)}
@@ -61,11 +67,24 @@ def generated_code_is_exact(act, proof):
             continue
         seen.add((p.fn, p.code))
         try:
-            code = translated(p)
+            identities, saturations = obligations(p)
         except UntranslatableCode as e:
             proof.cannot(f"{p.fn}: generated code outside the validator's whitelist: {e}")
         proof.step(f"{p.fn}: generated `{p.code}`")
-        for where, lhs, rhs in pieces(code, p.body):
+        for where, lhs, rhs in identities:
+            rewritten = cancellation_free(rhs)
+            if lhs != rhs and rewritten != rhs and sp.expand(rewritten - lhs) == 0:
+                proof.step(f"{p.fn}, {where}: the formula rewritten by the lemmas 'accurate "
+                           "code form' (proofs/identities.py) is the code")
+                rhs = rewritten
             proof.equal(lhs, rhs, f"{p.fn}, {where}: the code equals the formula", show=False)
+        for tail, unclipped, v, sign, T in saturations:
+            side = f"x {'>' if sign > 0 else '<'} {sign * T}"
+            if not saturation_holds(tail, unclipped, v, sign, T):
+                proof.cannot(f"{p.fn}, {side}: clipping the input at {sign * T} was not shown "
+                             "to change the value by less than 2^-60 of it")
+            proof.step(f"{p.fn}, {side}: the input clipped at {sign * T} changes the value by "
+                       "less than 2^-60 of it, or both are below 2^-1076 (interval arithmetic, "
+                       "every float64 beyond)")
     if not seen:
         proof.cannot("no generated formula found for this activation")

@@ -14,6 +14,12 @@ from .checking.finite_diff import UserCodeError
 from .errors import SymnetError
 
 DEFAULT_SPEC = "2-3-1 sigmoid sigmoid mse"
+# What a SPEC is, for every command that takes one (spec strings are parsed, never evaluated).
+SPEC_HELP = ('a network spec: the layer sizes joined by "-" (inputs, hidden layers, outputs), '
+             "then an activation per hidden layer (built-in, or act(FORMULA) in x with optional "
+             "learned scalars name=value), then the loss, e.g. \"784-128-10 relu softmax_ce\" "
+             "or \"2-8-1 act(x*sigmoid(theta*x), theta=1) bce_logits\"; or the path of a TOML "
+             "file holding one (spec = \"...\")")
 
 COMMANDS: dict[str, tuple] = {}  # name -> (add_arguments, run, help)
 
@@ -59,7 +65,7 @@ def _network(spec: str):
 
 def _derive_arguments(p):
     p.add_argument("spec", nargs="?", default=DEFAULT_SPEC,
-                   help=f"a spec string or a TOML file (default: {DEFAULT_SPEC!r})")
+                   help=f"{SPEC_HELP} (default: {DEFAULT_SPEC!r})")
     fmt = p.add_mutually_exclusive_group()
     fmt.add_argument("--latex", action="store_true", help="print LaTeX (aligned environment)")
     fmt.add_argument("--markdown", action="store_true", help="print a step-by-step derivation")
@@ -87,7 +93,7 @@ def _derive(args) -> int:
 
 
 def _codegen_arguments(p):
-    p.add_argument("spec", help="a spec string or a TOML file")
+    p.add_argument("spec", help=SPEC_HELP)
     p.add_argument("-o", "--output", metavar="FILE", help="write the module here (default: print)")
     p.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
     p.add_argument("--dtype", choices=("float64", "float32"), default="float64",
@@ -110,7 +116,7 @@ def _codegen(args) -> int:
 
 
 def _train_arguments(p):
-    p.add_argument("spec", help="a spec string or a TOML file")
+    p.add_argument("spec", help=SPEC_HELP)
     p.add_argument("--data", required=True, metavar="NAME",
                    help="xor, moons, spirals, digits, or a CSV file")
     p.add_argument("--target", metavar="COLUMN", help="the CSV column to predict (default: last)")
@@ -209,7 +215,7 @@ def _demo(args) -> int:
 
 def _graph_arguments(p):
     p.add_argument("spec", nargs="?", default=DEFAULT_SPEC,
-                   help=f"a spec string or a TOML file (default: {DEFAULT_SPEC!r})")
+                   help=f"{SPEC_HELP} (default: {DEFAULT_SPEC!r})")
     p.add_argument("-o", "--output", metavar="FILE",
                    help="FILE.dot (DOT text), or FILE.png/.svg/.pdf rendered with Graphviz's "
                    "dot (default: print the DOT text)")
@@ -251,8 +257,15 @@ def _prove_arguments(p):
     p.add_argument("-k", dest="only", metavar="TEXT",
                    help="only the theorems whose title contains TEXT")
     p.add_argument("--spec", metavar="SPEC",
-                   help="also prove what this network (spec or TOML file) needs beyond "
-                        "symnet's own rules: its custom activations' derivatives")
+                   help="also prove what the network SPEC needs beyond symnet's own rules: for "
+                        "each custom activation act(FORMULA) in it, its derivative (and each "
+                        "learned scalar's partial) in symnet's form, and that the NumPy code "
+                        "generated for the activation (f, f′, each ∂f/∂θ) equals those formulas. "
+                        "SPEC is a network spec, e.g. "
+                        "\"2-8-1 act(x*sigmoid(theta*x), theta=1) bce_logits\": the layer "
+                        "sizes joined by \"-\", an activation per hidden layer, the loss; or "
+                        "the path of a TOML file holding one. A spec without act(…) adds no "
+                        "theorem")
     p.add_argument("--force", action="store_true", help="overwrite the --markdown FILE")
 
 
@@ -286,7 +299,7 @@ def _prove(args) -> int:
 
 
 def _check_arguments(p):
-    p.add_argument("spec", help="a spec string or a TOML file")
+    p.add_argument("spec", help=SPEC_HELP)
     p.add_argument("--seed", type=_seed, default=0, help="for the random parameters and data")
     p.add_argument("--batch", type=int, default=4, help="samples in the random batch (default 4)")
     p.add_argument("--dtype", choices=("float64", "float32"), default="float64",
@@ -355,9 +368,10 @@ def _verify_arguments(p):
                                 "returning (params, X, Y), and loss(params, X, Y); or a file of "
                                 "layers (forward/backward pairs) with CASES or make_cases()")
     p.add_argument("--net", metavar="SPEC",
-                   help="reference mode: the truth is symnet's gradient of this network (spec "
-                        "or TOML file); loss() is then not needed, and a wrong gradient is "
-                        "matched against known mistakes")
+                   help="reference mode: the truth is symnet's gradient of the network SPEC "
+                        "(a network spec such as \"4-8-3 tanh softmax_ce\", or a TOML file); "
+                        "loss() is then not needed, and a wrong gradient is matched against "
+                        "known mistakes")
     p.add_argument("--seed", type=_seed, default=0, help="for the random check directions")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
 

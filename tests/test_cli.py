@@ -89,3 +89,33 @@ def test_ascii_fallback_for_a_script_of_ones_own():
     assert p.returncode == 0, p.stderr[-1500:]
     assert "(x - y)^2" in p.stdout and "X^T delta1" in p.stdout  # an exponent stays one
     assert "w^2_11" in p.stdout and "a^1_1" in p.stdout  # layer^ and index_ kept apart
+
+
+# ── issue 13: every --spec and SPEC says what a spec is, with an example ────────────────────
+
+
+def _help(command, capsys) -> str:
+    from symnet.cli import build_parser
+
+    with pytest.raises(SystemExit):
+        build_parser().parse_args([command, "--help"])
+    return " ".join(capsys.readouterr().out.split())
+
+
+@pytest.mark.parametrize("command", ["derive", "codegen", "train", "graph", "check"])
+def test_spec_argument_help_says_what_a_spec_is(command, capsys):
+    text = _help(command, capsys)
+    assert "network spec" in text and '"784-128-10 relu softmax_ce"' in text
+    assert "TOML" in text
+
+
+def test_prove_spec_help_says_what_a_spec_is_and_what_it_adds(capsys):
+    text = _help("prove", capsys)
+    assert "network spec" in text
+    assert '"2-8-1 act(x*sigmoid(theta*x), theta=1) bce_logits"' in text
+    assert "NumPy code generated" in text and "TOML" in text
+
+
+def test_verify_net_help_says_what_a_spec_is(capsys):
+    text = _help("verify", capsys)
+    assert "network spec" in text and '"4-8-3 tanh softmax_ce"' in text

@@ -136,13 +136,15 @@ def test_printed_forms():
     assert body.count("np.exp(") == 1 and body.count(".max(axis=1") == 1
 
 
-def test_common_subexpressions_once_and_z_not_kept_for_sigmoid():
+def test_common_subexpressions_once_and_sigmoid_derivative_from_z():
     src = codegen("2-3-1 sigmoid sigmoid mse")
     body = src[src.index("def loss_and_grads"):src.index("def sgd_step")]
     assert body.count("A2 - Y") == 1  # shared by the loss and its derivative
-    assert "del Z1" in body  # σ′ is computed from A1: Z1 is dropped at once
-    assert body.index("del Z1") < body.index("Z2 = ")
-    assert "A1*(1 - A1)" in body
+    # σ′(Z1) = A1 ⊙ (1 − A1) in the derivation, computed from Z1 in the code: 1 − A1 is 0 once
+    # A1 rounds to 1 (issue 13), so Z1 is kept; A1 is dropped after its last use, ∂L/∂W2
+    assert "# δ1 = (δ2 W2ᵀ) ⊙ σ′(Z1)" in body and "_sigmoid_prime(Z1)" in body
+    assert "A1*(1 - A1)" not in body
+    assert body.index("del A1") < body.index("dZ1 = ")
     assert "for " not in body  # no loops over samples or units
 
 
@@ -538,3 +540,100 @@ def test_eq_condition_is_not_clipped_like_a_greater_than():
 def test_elu_uses_expm1(z):
     (row,) = one_unit("1-1 elu(1) mse", [z])
     assert float(row[1][0, 0]) == pytest.approx(np.expm1(z), rel=1e-12, abs=0), z
+
+
+# ── issue 13: derivative forms accurate in the tails, GELU finite for huge inputs ──────────
+
+import mpmath  # noqa: E402
+
+
+def _mp_sigmoid(t):
+    return 1 / (1 + mpmath.exp(-t))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("spec, z, truth", [
+    # db1 = σ(A)·f′(z) for bce_logits with Y = 0: the exact σ′ and tanh′, computed apart
+    ("1-1 sigmoid bce_logits", 20.0, lambda t: _mp_sigmoid(_mp_sigmoid(t)) * _mp_sigmoid(t)
+     * _mp_sigmoid(-t)),
+    ("1-1 sigmoid bce_logits", 50.0, lambda t: _mp_sigmoid(_mp_sigmoid(t)) * _mp_sigmoid(t)
+     * _mp_sigmoid(-t)),  # 3.9e-22; y·(1 − y) gave 0 from z ≈ 37 (17 in float32)
+    ("1-1 sigmoid bce_logits", -60.0, lambda t: _mp_sigmoid(_mp_sigmoid(t)) * _mp_sigmoid(t)
+     * _mp_sigmoid(-t)),
+    ("1-1 tanh bce_logits", 20.0, lambda t: _mp_sigmoid(mpmath.tanh(t)) / mpmath.cosh(t) ** 2),
+    ("1-1 tanh bce_logits", -25.0, lambda t: _mp_sigmoid(mpmath.tanh(t)) / mpmath.cosh(t) ** 2),
+])
+def test_sigmoid_and_tanh_derivatives_do_not_underflow(spec, z, truth, dtype):
+    (row,) = one_unit(spec, [z], dtype=dtype)
+    want = float(truth(mpmath.mpf(z)))
+    rel = 1e-12 if dtype == np.float64 else 1e-5
+    assert float(row[3]["b1"][0]) == pytest.approx(want, rel=rel, abs=0), (spec, z, row[3])
+    assert float(row[5]["b1"][0]) == pytest.approx(want, rel=1e-12, abs=0)  # exact evaluation too
+
+
+def test_derivation_keeps_its_readable_form_while_the_code_is_accurate():
+    """The printed derivation (and each line's comment) says σ′ = y·(1 − y) and tanh′ = 1 − y²;
+    the code computes the same function from Z, as e^(−|z|)/(1 + e^(−|z|))², which the
+    translation validator proves equal (tests/test_validate.py)."""
+    d = sn.derive(sn.parse("2-3-1 sigmoid tanh mse")).unicode()
+    assert "σ′(x) = y·(1 - y), with y = σ(x) the layer's output" in d
+    assert "tanh′(x) = 1 - y², with y = tanh(x) the layer's output" in d
+    src = codegen("2-3-1 sigmoid tanh mse")
+    assert "# δ1 = (δ2 W2ᵀ) ⊙ σ′(Z1)" in src and "_sigmoid_prime(Z1)" in src
+    assert "4*_sigmoid_prime(2*Z2)" in src and "1 - A2**2" not in src
+
+
+def test_a_cheap_form_that_is_accurate_is_kept():
+    """SiLU′ = y·(1 − σ(x)) + σ(x) loses nothing in floats (its small term never matters), so
+    the code keeps it: the accurate form costs an exp and is used only where it is needed."""
+    src = codegen("1-1 silu mse")
+    assert "_sigmoid_prime" not in src and "A1*(1 - t1) + t1" in src
+
+
+@pytest.mark.parametrize("dtype, z", [(np.float32, 1e20), (np.float32, -1e20),
+                                      (np.float32, 3e38), (np.float32, -3e38),
+                                      (np.float64, 1e155), (np.float64, -1e155),
+                                      (np.float64, 1e300), (np.float64, -1.7e308)])
+def test_gelu_is_finite_and_right_for_huge_inputs(dtype, z):
+    """GELU's x³ inside tanh overflowed (NaN gradients from |z| ≈ 1e20 in float32, 1e155 in
+    float64). The code clips GELU's input where it saturates (|z| > 32; the validator proves the
+    clip changes no value by 2⁻⁶⁰ of it up to 1.8e308): GELU(z) = z or 0, GELU′(z) = 1 or 0."""
+    model = compile("1-1 gelu bce_logits", dtype=dtype)
+    p = {"W1": np.ones((1, 1), dtype), "b1": np.zeros(1, dtype)}
+    X, Y = np.array([[z]], dtype), np.zeros((1, 1), dtype)
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
+        A = model.forward(p, X)
+        _L, g = model.loss_and_grads(p, X, Y)
+    zf = float(X[0, 0])  # z in the dtype
+    assert float(A[0, 0]) == (zf if z > 0 else 0.0)
+    assert float(g["b1"][0]) == (1.0 if z > 0 else 0.0)  # σ(A)·GELU′(z), exactly
+    model = compile("1-1 gelu mse", dtype=dtype)
+    with np.errstate(over="ignore"):  # L = z² may honestly overflow
+        _L, g = model.loss_and_grads(p, X, Y)  # 2·GELU(z)·GELU′(z)/B: 2z or 0
+    if abs(2 * zf) < float(np.finfo(dtype).max):
+        assert float(g["b1"][0]) == (2 * zf if z > 0 else 0.0)
+
+
+def test_gelu_left_tail_keeps_its_relative_accuracy():
+    """(1 + tanh u)/2 cancels to 0 for z ≲ −6 in float64; the code computes σ(2u) instead."""
+    (row,) = one_unit("1-1 gelu mse", [-10.0])
+    u = mpmath.sqrt(2 / mpmath.pi) * (-10 + mpmath.mpf("0.044715") * (-10) ** 3)
+    want = -10 * _mp_sigmoid(2 * u)
+    assert float(row[1][0, 0]) == pytest.approx(float(want), rel=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("z", [20.0, -20.0, 60.0])
+def test_ce_after_softmax_is_nll_of_log_p_at_large_logits(z, dtype):
+    """ce after softmax is NLLLoss(log P), computed from the logits: not clamped at 100, and
+    its gradient ±1 at ±20 logits (it was 4e-6)."""
+    model = compile("2-2 softmax ce", dtype=dtype)
+    p = {"W1": np.eye(2, dtype=dtype), "b1": np.zeros(2, dtype)}
+    X, Y = np.array([[z, -z]], dtype), np.array([[0.0, 1.0]], dtype)
+    L, g = model.loss_and_grads(p, X, Y)
+    if z > 0:  # confidently wrong: L = 2z, ∂L/∂b = (1, −1)
+        assert float(L) == pytest.approx(2 * z, rel=1e-6)
+        np.testing.assert_allclose(g["b1"], [1.0, -1.0], rtol=1e-6)
+    else:  # confidently right: L = log(1 + e^(2z)) ≈ 4e-18, ∂L/∂b₁ = e^(2z)/(1 + e^(2z))
+        assert 0 <= float(L) <= 1e-17
+        assert float(g["b1"][0]) == pytest.approx(float(mpmath.exp(2 * z)), rel=1e-5)

@@ -365,3 +365,15 @@ def test_cli_prove_spec_reports_the_generated_code():
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stdout + out.stderr
     assert "generated code" in out.stdout and "proved" in out.stdout, out.stdout
+
+
+def test_prove_spec_covers_code_that_clips_a_saturating_activation():
+    """A custom GELU gets the built-in's treatment: its code clips the input at ±32 (its x³
+    overflows beyond), and the theorem shows the clip changes no value by 2⁻⁶⁰ of it."""
+    import symnet as sn
+
+    (r,) = sn.prove(network="1-1 act(x/2*(1+tanh(0.7978845608*(x+0.044715*x^3)))) mse",
+                    only="generated")
+    assert r.status == "proved", (r.status, r.detail)
+    clipped = [s.words for s in r.steps if "clipped at" in s.words]
+    assert any("32" in w for w in clipped) and any("-32" in w for w in clipped), clipped

@@ -25,7 +25,8 @@ import sympy as sp
 
 from ..algebra.functions import x
 from ..algebra.matexpr import Elementwise
-from ..codegen.printer import HELPERS, Context, print_function
+from ..codegen.helpers import HELPERS
+from ..codegen.printer import Context, print_function
 
 MAX_LISTED = 3  # entries named per pre-activation in a note
 

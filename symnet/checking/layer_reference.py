@@ -180,9 +180,10 @@ class LayerReference:
 def _generated(d):
     """A NumPy function (params, X, Y) -> (L, output, {"X": dX, name: dname}) printed from
     derivation `d` by the code generator."""
+    from ..codegen.helpers import HELPERS
     from ..codegen.model import load_source
     from ..codegen.module import RESERVED, _function, probability_fns
-    from ..codegen.printer import HELPERS, Context, print_function
+    from ..codegen.printer import Context, print_function
 
     shapes = dict(d.tape.shapes)
     context = Context(probability_fns(d.network), {k: len(v) for k, v in shapes.items()})

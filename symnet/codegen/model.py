@@ -33,7 +33,8 @@ from ..nn.data import (
     has_batchnorm,
 )
 from ..nn.embedding import index_vocab
-from .module import dtype_of, module_source
+from .module import dtype_of, generated
+from .validate import check_custom
 
 # The fast path's NaN/inf test: Σ aᵢ² (BLAS, one pass, no temporary) is finite iff every entry
 # is, unless it overflows (|a| ≳ 1e154 in float64, 1e19 in float32): then the full check decides.
@@ -257,13 +258,31 @@ def load_source(source: str, name: str = "symnet_generated") -> types.ModuleType
 def compile(net, dtype=np.float64, *, input_gradient: bool = False) -> Model:  # noqa: A001
     """Generate and load the NumPy functions of `net` (Network, Derivation, spec or TOML path);
     parameters from `model.init()` have `dtype` (float64 or float32). With
-    `input_gradient=True`, loss_and_grads also returns ∂L/∂X under the key "X"."""
+    `input_gradient=True`, loss_and_grads also returns ∂L/∂X under the key "X".
+
+    The generated code of every custom activation (f, f′ and each ∂f/∂θ) is validated first:
+    read back into SymPy and proved equal to its formula (`validate.check_custom`; each
+    distinct formula once per process). A formula whose code is wrong, or that can be neither
+    proved nor confirmed at its branch points, is a SpecError, never a silently wrong model.
+    symnet's own activations and losses are validated by its test suite."""
     dtype = dtype_of(dtype)
     d = derivation_of(net)
-    source = module_source(d, dtype, input_gradient)
     if input_gradient and not any(eq.kind == "input" for eq in d.backward):
         d = derive(d.network, input_gradient=True)
+    source, printed = generated(d, dtype, input_gradient)
+    check_custom(printed, custom_activations(d.network))
     return Model(d, dtype, source, load_source(source))
+
+
+def custom_activations(net) -> list:
+    """The network's custom activations (each once)."""
+    from ..nn.activation import CustomActivation
+
+    out = []
+    for layer in net.layers:
+        if isinstance(layer, CustomActivation) and layer not in out:
+            out.append(layer)
+    return out
 
 
 class _FixedMasks:

@@ -31,12 +31,14 @@ import re
 import numpy as np
 
 from .._version import __version__
+from ..algebra.matexpr import Elementwise
 from ..derivation.chain import derivation_of, derive
 from ..errors import DataError, SpecError
 from ..nn.layers import Activation, Dense
 from ..nn.spec import describe
+from .helpers import HELPERS
 from .logits import logit_domain
-from .printer import HELPERS, Context, comment_text, print_function
+from .printer import Context, comment_text, print_function
 
 # Activations after which a layer's weights start He-normal (variance 2/n_in) rather than
 # Glorot-uniform: those that zero (or nearly zero) half their input, as ReLU does.
@@ -322,9 +324,11 @@ def printed_blocks(d):
     derivation `d` (what `module_source` prints, and what `validate` reads back). bce and ce
     are printed from the logits (`logits.logit_domain`): exact where σ or softmax saturate."""
     shapes = dict(d.tape.shapes)
-    context = Context(probability_fns(d.network), {k: len(v) for k, v in shapes.items()})
-    reserved = {*RESERVED, *d.params}
     forward, loss_eq, backward = logit_domain(d)
+    definitions = {eq.lhs: eq.rhs for eq in forward if isinstance(eq.rhs, Elementwise)}
+    context = Context(probability_fns(d.network), {k: len(v) for k, v in shapes.items()},
+                      definitions)
+    reserved = {*RESERVED, *d.params}
     fwd = print_function(context, forward, reserved)
     loss = print_function(context, (*forward, loss_eq), reserved)
     full = print_function(context, (*forward, loss_eq, *backward), reserved)
@@ -335,6 +339,11 @@ def module_source(net, dtype: np.dtype, input_gradient: bool = False) -> str:
     """The generated module for `net` (Network, Derivation, spec or path), computing in
     arrays of `dtype` by default; see the module docstring. With `input_gradient`, the
     gradients loss_and_grads returns include "X": ∂L/∂X."""
+    return generated(net, dtype, input_gradient)[0]
+
+
+def generated(net, dtype: np.dtype, input_gradient: bool = False) -> tuple[str, list]:
+    """(module_source's text, the element-wise formulas it prints: `printer.Printed`s)."""
     d = derivation_of(net)
     if input_gradient and not any(eq.kind == "input" for eq in d.backward):
         d = derive(d.network, input_gradient=True)
@@ -427,7 +436,7 @@ def module_source(net, dtype: np.dtype, input_gradient: bool = False) -> str:
     text = "\n".join(header) + "\n\n\n"
     text += "\n\n".join(h.rstrip("\n") + "\n" for h in helpers) + ("\n\n" if helpers else "")
     text += "\n\n\n".join(functions) + "\n"
-    return text
+    return text, context.printed
 
 
 def dtype_of(dtype) -> np.dtype:

@@ -20,14 +20,19 @@ Each function is printed twice. The first pass counts how often each sub-express
 common sub-expressions are computed once, also across equations (softmax and log-sum-exp share
 their row max and exponentials; MSE and its derivative share A − Y). Statements are then
 followed by `del` of every array at its last use, so a training step keeps only what the
-backward pass still needs (a sigmoid layer keeps A, never Z).
+backward pass still needs.
+
+Each element-wise formula is printed from its *code form* (`stable.stable_form`): the
+derivation's formula itself, or an equal one that keeps its accuracy in floats where that one
+does not (σ′ = y·(1 − y) becomes `_sigmoid_prime(Z)`, exact where 1 − y rounds to 0; a sigmoid
+layer then keeps Z for the backward pass, beside A when the next layer's ∂L/∂W needs it).
 """
 
 from __future__ import annotations
 
 import ast
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import sympy as sp
 from sympy import HadamardProduct, MatAdd, MatMul, MatrixSymbol, OneMatrix, Transpose
@@ -37,36 +42,8 @@ from sympy.printing.numpy import NumPyPrinter
 from ..algebra.matexpr import B, Elementwise
 from ..algebra.notation import unicode_expr
 from ..errors import SpecError
-
-# ── helpers the generated code may call (emitted only when used) ───────────────────────────
-
-HELPERS = {
-    "_sigmoid": '''\
-def _sigmoid(x):
-    """σ(x) = 1/(1 + e^(−x)), written with e^(−|x|) ≤ 1 so that nothing overflows."""
-    e = np.exp(-np.abs(x))
-    return np.where(x >= 0, 1, e) / (1 + e)
-''',
-    "_softplus": '''\
-def _softplus(x):
-    """log(1 + e^x) = logaddexp(0, x), which never overflows."""
-    return np.logaddexp(0, x)
-''',
-    "_erf": '''\
-def _erf(x):
-    """erf entry by entry: NumPy has none, and math.erf is right to the last bit (this one
-    function loops in Python, over the entries)."""
-    import math
-
-    return np.frompyfunc(math.erf, 1, 1)(x).astype(x.dtype)
-''',
-    "_log": '''\
-def _log(p):
-    """log p clamped to ≥ −100, as PyTorch's BCELoss does (log 0 = −inf would poison L)."""
-    with np.errstate(divide="ignore"):
-        return np.maximum(np.log(p), -100)
-''',
-}
+from .helpers import HELPERS
+from .stable import stable_form
 
 DENOMINATOR_FLOOR = 1e-12  # PyTorch's BCELoss backward: grad = (x − y) / max(x(1 − x), 1e-12)
 
@@ -199,22 +176,28 @@ class Block:
 
 @dataclass
 class Printed:
-    """One formula as the printer emitted it: `body` (SymPy, in operand placeholders) became
-    `code`, whose operands print as `operands` and whose temporaries `t…` live in `block`."""
+    """One formula as the printer emitted it: the derivation's `body` (SymPy, in operand
+    placeholders) was printed as `code` (from its code form, `stable.stable_form`), whose
+    operands print as `operands` and whose temporaries `t…` live in `block`. `given` maps
+    each placeholder of a layer's output y to its formula f(x) (σ′ = y·(1 − y) with y = σ(x)),
+    which the code may compute from x instead."""
 
     fn: str
     body: sp.Expr
     code: str
     operands: dict
     block: Block
+    given: dict = field(default_factory=dict)
 
 
 class Context:
-    """What the printers of one module share: operand placeholders and the helpers used."""
+    """What the printers of one module share: operand placeholders and the helpers used.
+    `definitions` maps each array defined element-wise (A1 = σ(Z1)) to its Elementwise."""
 
-    def __init__(self, guarded=(), ndims=None):
+    def __init__(self, guarded=(), ndims=None, definitions=None):
         self.guarded = frozenset(guarded)  # ScalarFn names whose first argument is a probability
         self.known: dict[str, int] = dict(ndims or {})  # ndim of each named array (b1: 1)
+        self.definitions = dict(definitions or {})
         self.ndims: dict[sp.Basic, int] = {}
         self.placeholders: dict[sp.Basic, sp.Dummy] = {}
         self.operands: dict[sp.Dummy, sp.Basic] = {}
@@ -222,7 +205,7 @@ class Context:
         # Helper functions a layer family's `Op` defines (a loop over time, …): {name: source}
         self.sources: dict[str, str] = {}
         self.printed: list[Printed] = []  # every formula as emitted, for `validate`
-        self._bodies: dict[sp.Basic, sp.Expr] = {}
+        self._bodies: dict[sp.Basic, tuple] = {}
 
     def define(self, name: str, source: str):
         """Emit the helper function `source` (named `name`) in the generated module: how an
@@ -235,15 +218,38 @@ class Context:
             self.placeholders[operand], self.operands[d] = d, operand
         return self.placeholders[operand]
 
+    def _formula(self, e) -> sp.Expr:
+        args = [self.placeholder(op) for op in e.operands]
+        body = e.fn.lam(*args)
+        if e.fn.name in self.guarded:
+            body = _guard(body, args)
+        return _with_expm1(sp.factor_terms(_fold_constants(body)))
+
+    def _forms(self, e) -> tuple:
+        """(the derivation's formula, its code form, given) of Elementwise `e`."""
+        if e not in self._bodies:
+            body = self._formula(e)
+            given = {}
+            for op in e.operands[1:]:  # an output y = f(x, θ…) beside its own operands
+                d = self.definitions.get(op)
+                if isinstance(d, Elementwise) and set(d.operands) <= set(e.operands):
+                    given[self.placeholder(op)] = self._formula(d)
+            x = self.placeholder(e.operands[0])
+            code = (body if e.fn.name in self.guarded
+                    else stable_form(body, given, x, scalar_code))
+            self._bodies[e] = (body, code, given)
+        return self._bodies[e]
+
     def body(self, e) -> sp.Expr:
         """The scalar formula of Elementwise `e` in placeholders for its operand arrays."""
-        if e not in self._bodies:
-            args = [self.placeholder(op) for op in e.operands]
-            body = e.fn.lam(*args)
-            if e.fn.name in self.guarded:
-                body = _guard(body, args)
-            self._bodies[e] = _with_expm1(sp.factor_terms(_fold_constants(body)))
-        return self._bodies[e]
+        return self._forms(e)[0]
+
+    def code(self, e) -> sp.Expr:
+        """What the code computes for `e`: its formula in a form accurate in floats."""
+        return self._forms(e)[1]
+
+    def given(self, e) -> dict:
+        return self._forms(e)[2]
 
 
 def _fold_constants(expr):
@@ -390,7 +396,7 @@ class NumPyCodePrinter(NumPyPrinter):
             return self._print(coeff)  # c·𝟙: the scalar broadcasts
         if len(mats) == 1 and isinstance(mats[0], Elementwise):  # c·f(…): one formula
             self.context.ndims[e] = self.ndim(mats[0])
-            return self._print(_fold_constants(coeff * self.context.body(mats[0])))
+            return self._print(_fold_constants(coeff * self.context.code(mats[0])))
         code, self.context.ndims[e] = self._product(mats)
         return self._scaled(coeff, code)
 
@@ -504,12 +510,12 @@ class NumPyCodePrinter(NumPyPrinter):
         return f"{E} / {S}"
 
     def _print_Elementwise(self, e):
-        code = self._print(self.context.body(e))
+        code = self._print(self.context.code(e))
         if self.counts is None:  # the emitted pass: recorded for translation validation
             operands = {self.context.placeholder(op): wrap(self._print(op), ATOM)
                         for op in e.operands}
-            self.context.printed.append(
-                Printed(e.fn.name, self.context.body(e), code, operands, self.block))
+            self.context.printed.append(Printed(e.fn.name, self.context.body(e), code, operands,
+                                                self.block, self.context.given(e)))
         return code
 
     # ── scalar formulas, applied to whole arrays ──
@@ -522,6 +528,9 @@ class NumPyCodePrinter(NumPyPrinter):
 
     def _print_softplus(self, e):
         return self._helper("_softplus", e.args[0])
+
+    def _print_SigmoidPrime(self, e):
+        return self._helper("_sigmoid_prime", e.args[0])
 
     def _print_erf(self, e):
         return self._helper("_erf", e.args[0])
@@ -637,6 +646,11 @@ def _clip_branches(cond, a, b):
         below = below.xreplace({x: sp.Min(x, k)})
     return (above, below) if isinstance(cond, sp.StrictGreaterThan | sp.GreaterThan) else (
         below, above)
+
+
+def scalar_code(expr) -> str:
+    """The code the printer writes for scalar formula `expr` on its own (symbols by name)."""
+    return NumPyCodePrinter(Context(), Block())._print(expr)
 
 
 # ── functions and modules ──────────────────────────────────────────────────────────────────

@@ -10,10 +10,18 @@ every element-wise formula the printer emits (each activation f, each derivative
    by itself), & | ~ on conditions, finite int/float constants (exactly: the float's own
    rational value), the operand arrays, the block's temporaries `t…` (expanded), and calls of
    a fixed table (np.exp, np.log, np.tanh, np.cosh, np.sqrt, abs, np.sign, np.expm1,
-   np.log1p, np.maximum, np.minimum, np.where, np.logaddexp, _sigmoid, _softplus, _erf, _log,
-   `a.dtype.type(c)`). Nothing is evaluated; anything else is an `UntranslatableCode` failure.
+   np.log1p, np.maximum, np.minimum, np.where, np.logaddexp, _sigmoid, _sigmoid_prime,
+   _softplus, _erf, _log, `a.dtype.type(c)`). Nothing is evaluated; anything else is an
+   `UntranslatableCode` failure.
    Then translated = body, with each non-integer constant of the body rounded to the float64
    the printer writes, is decided piece by piece between and at the kinks of the formula.
+   A formula computed from a layer's output y = f(x) (σ′ = y·(1 − y)) may be printed from x
+   instead (`stable.stable_form`: σ′(x) as `_sigmoid_prime(x)`, exact where 1 − y cancels):
+   y = f(x) is substituted on both sides first. Where the code clips its input to [−T, T]
+   (GELU, whose x³ overflows), the unclipped code is proved equal to the formula as above, and
+   beyond ±T `stable.saturation_holds` proves by interval arithmetic, up to the largest
+   float64, that clipping changes the value by less than 2⁻⁶⁰ of it (or that both are 0 in
+   float64).
 2. Numerically (`numeric_check`): a 1-wide network's generated forward and gradient against
    exact evaluation (the derivation's own, at 50 digits) at points that exercise every branch
    (each kink and both sides of it, 0, tiny and huge magnitudes), in float32 and float64.
@@ -31,10 +39,15 @@ from sympy.core.relational import Relational
 from sympy.logic.boolalg import BooleanAtom, BooleanFunction
 
 from ..algebra.functions import sigmoid, softplus
+from ..algebra.identities import cancellation_free
 from ..derivation.chain import derivation_of
-from .model import compile as compile_model
-from .module import printed_blocks
+from ..errors import SpecError
+from ..nn.layers import Dense
+from ..nn.losses import MSE
+from ..nn.network import Network
+from .module import module_source, printed_blocks
 from .printer import ClampedLog, Expm1
+from .stable import SigmoidPrime, saturation_holds
 
 
 class UntranslatableCode(Exception):
@@ -45,7 +58,8 @@ _CALLS1 = {
     "np.exp": sp.exp, "np.log": sp.log, "np.tanh": sp.tanh, "np.cosh": sp.cosh,
     "np.sqrt": sp.sqrt, "np.abs": sp.Abs, "abs": sp.Abs, "np.sign": sp.sign,
     "np.expm1": Expm1, "np.log1p": lambda a: sp.log(1 + a),
-    "_sigmoid": sigmoid, "_softplus": softplus, "_erf": sp.erf, "_log": ClampedLog,
+    "_sigmoid": sigmoid, "_sigmoid_prime": SigmoidPrime, "_softplus": softplus, "_erf": sp.erf,
+    "_log": ClampedLog,
 }
 _CALLS2 = {"np.maximum": sp.Max, "np.minimum": sp.Min,
            "np.logaddexp": lambda a, b: sp.log(sp.exp(a) + sp.exp(b))}
@@ -169,17 +183,62 @@ def translated(p):
     return _number(Translator(operands, lets).code(p.code))
 
 
+def clips(expr) -> dict:
+    """{clip node: (v, T)} for each min(max(v, −T), T) in `expr`, v a placeholder, T > 0."""
+    out = {}
+    for m in expr.atoms(sp.Min):
+        inner = [a for a in m.args if isinstance(a, sp.Max)]
+        bound = [a for a in m.args if a.is_number]
+        if len(m.args) != 2 or len(inner) != 1 or len(bound) != 1 or not bound[0].is_positive:
+            continue
+        T = bound[0]
+        args = set(inner[0].args)
+        v = next((a for a in args if isinstance(a, sp.Dummy)), None)
+        if v is not None and args == {v, -T}:
+            out[m] = (v, T)
+    return out
+
+
+def obligations(p):
+    """What proving printed formula `p` takes: (identities, saturations). Identities are
+    (where, code, formula) pieces to decide; saturations are (code, unclipped, v, sign, T),
+    each a tail beyond a clip at ±T for `stable.saturation_holds`. The output placeholders of
+    `p.given` are replaced by their formulas on both sides."""
+    given = {k: rounded(v) for k, v in p.given.items()}
+    code = translated(p).xreplace(given)
+    body = p.body.xreplace(p.given)
+    cut = clips(code)
+    unclipped = code.xreplace({m: v for m, (v, _T) in cut.items()})
+    identities = list(pieces(unclipped, body))
+    saturations = []
+    for m, (v, T) in cut.items():
+        for sign in (1, -1):
+            tail = code.xreplace({m: sign * T})
+            saturations.append((tail, unclipped, v, sign, T))
+    return identities, saturations
+
+
 def _kinks(expr, v) -> list:
-    """Each k where `expr` may switch branch in v (linear conditions, max/min/abs/sign)."""
+    """Each k where `expr` may switch branch in v (polynomial conditions, max/min/abs/sign)."""
     roots = set()
     gaps = [r.lhs - r.rhs for r in expr.atoms(Relational)]
     for m in expr.atoms(sp.Max, sp.Min):
-        gaps += [a - b for a in m.args for b in m.args if a != b]
+        for a in m.args:
+            for b in m.args:
+                if a != b:  # a max/min inside a gap: each of its arguments in turn
+                    gaps += _unnest(a - b)
     gaps += [m.args[0] for m in expr.atoms(sp.Abs, sp.sign)]
     for g in gaps:
-        if g.free_symbols == {v} and g.is_polynomial(v) and sp.degree(g, v) <= 2:
-            roots |= {r for r in sp.solve(g, v) if r.is_real}
+        if g.free_symbols == {v} and g.is_polynomial(v) and sp.degree(g, v) <= 6:
+            roots |= {r for r in sp.Poly(g, v).real_roots()}
     return sorted(roots)
+
+
+def _unnest(g) -> list:
+    inner = next(iter(g.atoms(sp.Max, sp.Min)), None)
+    if inner is None:
+        return [g]
+    return [h for a in inner.args for h in _unnest(g.xreplace({inner: a}))]
 
 
 def pieces(code_expr, body):
@@ -219,15 +278,83 @@ def _decide(a, b) -> tuple[bool | None, str]:
         if va.is_number and vb.is_number and va.is_finite and vb.is_finite and abs(
                 va - vb) > 1e-12 * max(1, abs(vb)):
             return False, f"at {at}: code gives {va:.12g}, the formula {vb:.12g}"
+    if _by_identities(a, b):
+        return True, ""
+    if _exp_rational_zero(gap):
+        return True, ""
     if sp.count_ops(gap) < 60 and sp.simplify(gap.rewrite(sp.exp)) == 0:
         return True, ""
     return None, "equal at the sample points; no symbolic proof found"
+
+
+def _by_identities(code, formula) -> bool:
+    """Whether the code is the formula rewritten by the identities of `algebra.identities`
+    (σ(a)·(1 − σ(a)) = σ′(a), 1 − tanh(a)² = 4σ′(2a), …, each proved as a lemma in
+    proofs/identities.py), up to expansion. Instant, where simplify() takes seconds to minutes
+    on nested forms (tanh(tanh(tanh(x²))))."""
+    try:
+        rewritten = cancellation_free(formula)
+        return rewritten != formula and (rewritten == code or sp.expand(rewritten - code) == 0)
+    except (TypeError, ValueError):
+        return False
+
+
+def _exp_rational_zero(gap) -> bool:
+    """Whether `gap`, rewritten in exponentials (tanh, σ, σ′ by their definitions), is 0 as a
+    rational function of x and of one positive w per family of exponentials whose arguments
+    are rational multiples of each other (e^(2u), e^(−2u) → w², w⁻²): exact, and bounded where
+    simplify is not."""
+    try:
+        g = gap.rewrite(sp.exp)
+        groups: list[tuple] = []
+        for e in g.atoms(sp.exp):
+            a = e.args[0]
+            for base, members in groups:
+                r = sp.cancel(a / base)
+                if r.is_Rational:
+                    members.append((e, r))
+                    break
+            else:
+                groups.append((a, [(e, sp.Integer(1))]))
+        subs = {}
+        for i, (_base, members) in enumerate(groups):
+            q = sp.ilcm(*[r.q for _, r in members])
+            w = sp.Symbol(f"_w{i}", positive=True)
+            subs |= {e: w ** (r * q) for e, r in members}
+        h = g.xreplace(subs)
+        if h.has(sp.exp) or sp.count_ops(h) > 400:
+            return False
+        num, _den = sp.fraction(sp.cancel(sp.together(h)))
+        return sp.expand(num) == 0
+    except (TypeError, ValueError, sp.PolynomialError):
+        return False
 
 
 def printed_formulas(net) -> list:
     """Every element-wise formula (`printer.Printed`) the generated module for `net` emits."""
     context, _blocks = printed_blocks(derivation_of(net))
     return context.printed
+
+
+def check_printed(p, decide=_decide) -> Check:
+    """The verdict on one printed formula `p` (a `printer.Printed`)."""
+    try:
+        identities, saturations = obligations(p)
+        verdicts = [(where, *decide(a, b)) for where, a, b in identities]
+        for tail, unclipped, v, sign, T in saturations:
+            held = saturation_holds(tail, unclipped, v, sign, T) or None  # not refuted
+            verdicts.append((f"x {'>' if sign > 0 else '<'} {sign * T} (clipped)", held,
+                             "" if held else "clipping changes the value by more than "
+                             "2^-60 of it, or interval arithmetic could not show less"))
+    except UntranslatableCode as e:
+        return Check(p.fn, "failed", f"untranslatable generated code: {e}", p.code, p.body)
+    except Exception as e:  # noqa: BLE001 - SymPy could not compare: not proved
+        return Check(p.fn, "open", f"SymPy raised {type(e).__name__}: {e}", p.code, p.body)
+    bad = next((v for v in verdicts if v[1] is False), None) or next(
+        (v for v in verdicts if v[1] is None), None)
+    status = "proved" if bad is None else ("failed" if bad[1] is False else "open")
+    detail = "" if bad is None else f"with {bad[0]}: {bad[2]}"
+    return Check(p.fn, status, detail, p.code, p.body)
 
 
 def validate(net, decide=_decide) -> list[Check]:
@@ -238,22 +365,65 @@ def validate(net, decide=_decide) -> list[Check]:
         if key in seen:
             continue
         seen.add(key)
-        try:
-            verdicts = [(where, *decide(a, b)) for where, a, b in pieces(translated(p), p.body)]
-        except UntranslatableCode as e:
-            out.append(Check(p.fn, "failed", f"untranslatable generated code: {e}", p.code,
-                             p.body))
-            continue
-        except Exception as e:  # noqa: BLE001 - SymPy could not compare: not proved
-            out.append(Check(p.fn, "open", f"SymPy raised {type(e).__name__}: {e}", p.code,
-                             p.body))
-            continue
-        bad = next((v for v in verdicts if v[1] is False), None) or next(
-            (v for v in verdicts if v[1] is None), None)
-        status = "proved" if bad is None else ("failed" if bad[1] is False else "open")
-        detail = "" if bad is None else f"with {bad[0]}: {bad[2]}"
-        out.append(Check(p.fn, status, detail, p.code, p.body))
+        out.append(check_printed(p, decide))
     return out
+
+
+# ── what `symnet.compile` checks: the formulas of custom activations, each once ─────────────
+
+_CANONICAL = [sp.Dummy(f"v{i}", real=True) for i in range(64)]
+_VERDICTS: dict = {}  # canonical (code, formula, given) → Check
+
+
+def _key(p):
+    """p's translated code, formula and given, in placeholders numbered by operand position:
+    the same formula after another dense layer (Z2 for Z1) is the same key."""
+    rename = {d: _CANONICAL[i] for i, d in enumerate(p.operands)}
+    given = tuple(sorted(((str(rename[k]), sp.srepr(v.xreplace(rename)))
+                          for k, v in p.given.items())))
+    return (sp.srepr(translated(p).xreplace(rename)), sp.srepr(p.body.xreplace(rename)), given)
+
+
+def check_custom(printed, layers) -> None:
+    """Raise SpecError unless every formula in `printed` computed for one of the custom
+    activations `layers` (f, f′ and each ∂f/∂θ) is proved equal to its generated code, or,
+    where SymPy can neither prove nor refute that, agrees with exact evaluation at the
+    activation's branch points (`numeric_check`). Each distinct formula is checked once per
+    process."""
+    names = {n for a in layers for n in (a.name, f"d_{a.name}",
+                                         *(f"d_{a.name}_{s.name}" for s in a.symbols))}
+    for p in printed:
+        if p.fn not in names:
+            continue
+        try:
+            key = _key(p)
+        except UntranslatableCode as e:
+            raise SpecError(f"the generated code for {p.fn} is outside what symnet can check "
+                            f"(`{p.code}`: {e}); please report this") from None
+        if key not in _VERDICTS:
+            _VERDICTS[key] = check_printed(p)
+        c = _VERDICTS[key]
+        if c.status == "failed":
+            raise SpecError(f"the generated code for {p.fn}, `{c.code}`, does not equal its "
+                            f"formula {c.body} ({c.detail}); this is a symnet bug, please report "
+                            "it")
+        if c.status == "open" and key not in _CONFIRMED:
+            bad = _numeric_for(p.fn, layers)
+            if bad:
+                raise SpecError(f"the generated code for {p.fn}, `{c.code}`, differs from its "
+                                f"formula at x = {bad[0][0]!r} ({bad[0][1]}); SymPy could not "
+                                f"prove it equal either ({c.detail})")
+            _CONFIRMED.add(key)
+
+
+_CONFIRMED: set = set()  # formulas not proved, but confirmed at their branch points
+
+
+def _numeric_for(fn, layers) -> list:
+    """`numeric_check` (float64, branch points) of the custom activation computing `fn`."""
+    act = next(a for a in layers
+               if fn in (a.name, f"d_{a.name}") or fn.startswith(f"d_{a.name}_"))
+    return numeric_check(Network([Dense(1, 1), act], MSE()))
 
 
 # ── numeric validation at branch-exercising points ──────────────────────────────────────────
@@ -274,7 +444,8 @@ def numeric_check(net, dtype=np.float64, points=None, rel=None) -> list[tuple[fl
     gradient (W1 = 1, b1 = 0, Y = 0) differs from exact evaluation by more than `rel`, or is
     not finite where the exact value is a finite float of `dtype`."""
     d = derivation_of(net)
-    model = compile_model(d, dtype=dtype)
+    module: dict = {}
+    exec(compile(module_source(d, np.dtype(dtype)), "<symnet-validate>", "exec"), module)
     kinks = [k for la in d.network.layers for k in getattr(la, "kinks", ())]
     rel = rel or (1e-9 if np.dtype(dtype) == np.float64 else 1e-4)
     info = np.finfo(dtype)
@@ -282,12 +453,12 @@ def numeric_check(net, dtype=np.float64, points=None, rel=None) -> list[tuple[fl
     for xv in points or branch_points(kinks):
         if abs(xv) > float(info.max) or (xv and abs(xv) < float(info.tiny)):
             continue
-        p = model.init(0)
+        p = module["init_params"](0)
         p["W1"][...] = 1
         p["b1"][...] = 0
         X, Y = np.array([[xv]], dtype), np.zeros((1, d.network.n_out), dtype)
         with np.errstate(all="ignore"):
-            _L, g = model.loss_and_grads(p, X, Y)
+            _L, g = module["loss_and_grads"](p, X, Y)
         try:
             _Le, ge = d.evaluate({k: v.astype(np.float64) for k, v in p.items()},
                                  X.astype(np.float64), Y.astype(np.float64))
@@ -303,5 +474,5 @@ def numeric_check(net, dtype=np.float64, points=None, rel=None) -> list[tuple[fl
     return bad
 
 
-__all__ = ["Check", "Translator", "UntranslatableCode", "branch_points", "numeric_check",
-           "pieces", "printed_formulas", "rounded", "translated", "validate"]
+__all__ = ["Check", "Translator", "UntranslatableCode", "branch_points", "clips", "numeric_check",
+           "obligations", "pieces", "printed_formulas", "rounded", "translated", "validate"]

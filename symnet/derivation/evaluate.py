@@ -17,16 +17,20 @@ import numpy as np
 import sympy as sp
 from sympy import HadamardProduct, MatAdd, MatMul, MatrixSymbol, OneMatrix, Transpose, ZeroMatrix
 
+from ..algebra.identities import cancellation_free
 from ..algebra.matexpr import B, Elementwise, LogSumExp, Op, Softmax, SumEntries
 from ..errors import DataError
 from ..nn.data import check_batch, check_params
 
 
-def interpret(expr, env: dict, batch: int):
+def interpret(expr, env: dict, batch: int, definitions=None):
     """The value of `expr` with each MatrixSymbol (and L) looked up in `env` and B = batch.
 
     Matrices are explicit `sp.ImmutableMatrix`; results are memoized per node, so shared
-    sub-expressions are computed once."""
+    sub-expressions are computed once. With `definitions` ({A1: Elementwise(σ, Z1), …}, for
+    evaluation at a working precision) element-wise formulas are evaluated in a form equal to
+    theirs without cancellation (`accurate_fn`): σ′ = y·(1 − y) is 1 − 1 = 0 at 50 digits
+    for x ≳ 115, where e^(−x) is not."""
     memo: dict = {}
 
     def ev(e):
@@ -67,8 +71,8 @@ def interpret(expr, env: dict, batch: int):
         if isinstance(e, Transpose):
             return ev(e.arg).T
         if isinstance(e, Elementwise):
+            fn = e.fn.lam if definitions is None else accurate_fn(e, definitions)
             ops = [ev(op) for op in e.operands]
-            fn = e.fn.lam
             return sp.ImmutableMatrix(
                 ops[0].rows, ops[0].cols, lambda i, j: fn(*(op[i, j] for op in ops))
             )
@@ -92,6 +96,27 @@ def interpret(expr, env: dict, batch: int):
         return e.func(*(ev(a) for a in e.args))  # scalar arithmetic around SumEntries
 
     return ev(expr)
+
+
+def accurate_fn(e, definitions) -> sp.Lambda:
+    """The formula of Elementwise `e` as a Lambda of its operands, with each operand that is a
+    layer's output y = f(x) of the other operands replaced by f(x), and the identities of
+    `algebra.identities` applied: the same function, free of their cancellations."""
+    key = (e, tuple(sorted(((k, v) for k, v in definitions.items() if k in e.operands),
+                           key=str)))
+    if key not in _ACCURATE:
+        args = [sp.Dummy(f"a{i}", real=True) for i in range(len(e.operands))]
+        body = e.fn.lam(*args)
+        for op, a in zip(e.operands, args):
+            d = definitions.get(op)
+            if isinstance(d, Elementwise) and set(d.operands) <= set(e.operands) and d is not e:
+                body = body.xreplace({a: d.fn.lam(*[args[e.operands.index(o)]
+                                                    for o in d.operands])})
+        _ACCURATE[key] = sp.Lambda(tuple(args), cancellation_free(body))
+    return _ACCURATE[key]
+
+
+_ACCURATE: dict = {}
 
 
 def evaluate(derivation, params, X, Y, *, exact: bool | None = None, digits: int = 50,
@@ -120,8 +145,10 @@ def evaluate(derivation, params, X, Y, *, exact: bool | None = None, digits: int
         env[symbol] = matrix(params[name], *(int(d) for d in symbol.shape))
     batch = X.shape[0]
     env.update(_masks(derivation, masks, batch, matrix))
+    definitions = None if exact else {eq.lhs: eq.rhs for eq in derivation.equations
+                                      if isinstance(eq.rhs, Elementwise)}
     for eq in derivation.equations:
-        value = interpret(eq.rhs, env, batch)
+        value = interpret(eq.rhs, env, batch, definitions)
         # Floating mode: fold constants such as GELU's √(2/π) into numbers after each equation,
         # or the expressions grow with depth instead of staying numbers.
         env[eq.lhs] = value if exact else value.evalf(digits)
