@@ -90,7 +90,8 @@ class Activation(Layer):
     @cached_property
     def derivative(self) -> ScalarFn:
         """f′ in its cheapest form: a `Lambda` of x, or of (x, y) with y = f(x) the output."""
-        return derivative_fn(self.name, self.label, self.formula())
+        builtin = Activation.builtin.get(self.name) is type(self)
+        return derivative_fn(self.name, self.label, self.formula(), builtin)
 
     def record(self, tape, Z, k: int):
         why = (

@@ -10,7 +10,7 @@ from numbers import Real
 import sympy as sp
 
 from ..algebra.formula import FLOAT_MAX, FLOAT_TINY
-from ..algebra.functions import cheapest_form, x, y
+from ..algebra.functions import BUDGET_S, cheapest_form, x, y
 from ..algebra.matexpr import ScalarFn
 from ..errors import SpecError
 
@@ -69,7 +69,10 @@ class Layer:
 
 
 @cache
-def derivative_fn(name: str, label: str, formula: sp.Expr) -> ScalarFn:
-    form = cheapest_form(sp.diff(formula, x), formula=formula)
+def derivative_fn(name: str, label: str, formula: sp.Expr, builtin: bool = False) -> ScalarFn:
+    """f′ in its cheapest form; symnet's own (`builtin`) searched without a time limit, so
+    that their generated code is the same on a loaded machine."""
+    form = cheapest_form(sp.diff(formula, x), formula=formula,
+                         budget=None if builtin else BUDGET_S)
     variables = (x, y) if form.has(y) else (x,)
     return ScalarFn(f"d_{name}", f"{label}′", sp.Lambda(variables, form), shown=1)

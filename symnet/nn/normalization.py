@@ -149,7 +149,7 @@ class _Normalization(Layer):
 
 
 def _sqrt_derivative() -> ScalarFn:
-    return derivative_fn(SQRT.name, SQRT.label, SQRT.body)
+    return derivative_fn(SQRT.name, SQRT.label, SQRT.body, builtin=True)
 
 
 class BatchNorm(_Normalization):
