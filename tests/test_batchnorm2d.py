@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from test_conv import conv_loops, dense_loops, flatten_loops, pool_loops
+from test_conv import loss_and_grads_loops
 
 import symnet as sn
 from symnet.checking.mutants import mutants
@@ -52,34 +52,11 @@ def tanh_loops(Z):
 def loss_and_grads_reference(net, params, X, Y):
     """Softmax cross-entropy (mean over the batch) of Conv2d, BatchNorm2d, Tanh, pooling,
     Flatten and Dense layers, by the loop-based layers above and in test_conv."""
-    A, backs, k = X, [], 0
-    for layer in net.layers:
-        if isinstance(layer, sn.Conv2d | sn.Dense):
-            k += 1
-        if isinstance(layer, sn.Conv2d):
-            A, back = conv_loops(A, params[f"W{k}"], params[f"b{k}"], layer.stride,
-                                 layer.padding)
-        elif isinstance(layer, sn.BatchNorm2d):
-            A, back = batchnorm2d_loops(A, params[f"gamma{k}"], params[f"beta{k}"])
-        elif isinstance(layer, sn.Tanh):
-            A, back = tanh_loops(A)
-        elif isinstance(layer, sn.MaxPool2d | sn.AvgPool2d):
-            kind = "max" if isinstance(layer, sn.MaxPool2d) else "avg"
-            A, back = pool_loops(A, layer.kernel_size, layer.stride, kind)
-        elif isinstance(layer, sn.Flatten):
-            A, back = flatten_loops(A)
-        else:
-            A, back = dense_loops(A, params[f"W{k}"], params[f"b{k}"])
-        backs.append((k, back))
-    Zs = A - A.max(axis=1, keepdims=True)
-    logp = Zs - np.log(np.exp(Zs).sum(axis=1, keepdims=True))
-    L = -np.sum(Y * logp) / len(X)
-    G = (np.exp(logp) - Y) / len(X)
-    grads = {}
-    for k, back in reversed(backs):
-        G, g = back(G)
-        grads.update({f"{name}{k}": v for name, v in g.items()})
-    return L, grads
+    return loss_and_grads_loops(net, params, X, Y, {
+        sn.BatchNorm2d: lambda layer, p, k, A: batchnorm2d_loops(A, p[f"gamma{k}"],
+                                                                  p[f"beta{k}"]),
+        sn.Tanh: lambda layer, p, k, A: tanh_loops(A),
+    })
 
 
 def cnn(stride=1, padding=1, pool="max", compact=True):

@@ -79,14 +79,18 @@ def dense_loops(A, W, b):
     return A @ W + b, lambda G: (G @ W.T, {"W": A.T @ G, "b": G.sum(0)})
 
 
-def loss_and_grads_loops(net, params, X, Y):
+def loss_and_grads_loops(net, params, X, Y, layer_loops=None):
     """Softmax cross-entropy (mean over the batch) of a network of Conv2d, ReLU, pooling,
-    Flatten and Dense layers, forward and backward by loops."""
+    Flatten and Dense layers, forward and backward by loops. `layer_loops` adds others:
+    {layer type: (layer, params, k, A) -> (output, backward)}."""
     A, backs, k = X, [], 0
     for layer in net.layers:
         if isinstance(layer, sn.Conv2d | sn.Dense):
             k += 1
-        if isinstance(layer, sn.Conv2d):
+        extra = (layer_loops or {}).get(type(layer))
+        if extra is not None:
+            A, back = extra(layer, params, k, A)
+        elif isinstance(layer, sn.Conv2d):
             A, back = conv_loops(A, params[f"W{k}"], params[f"b{k}"], layer.stride,
                                  layer.padding)
         elif isinstance(layer, sn.ReLU):
