@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from test_conv import loss_and_grads_loops
+from test_conv import data, loss_and_grads_loops, with_dense_head
 
 import symnet as sn
 from symnet.checking.mutants import mutants
@@ -67,18 +67,7 @@ def cnn(stride=1, padding=1, pool="max", compact=True):
     layers = [sn.Conv2d(2, 3, 3, stride=stride, padding=padding),
               sn.BatchNorm2d(3, compact=compact), sn.Tanh(), pool_layer,
               sn.Conv2d(3, 2, 2, padding=1), sn.BatchNorm2d(2, compact=compact), sn.Flatten()]
-    shape = (2, 6, 6)
-    for layer in layers:
-        shape = layer.out_shape(shape)
-    return sn.Network([*layers, sn.Dense(shape[0], 3)], loss=sn.SoftmaxCrossEntropy(),
-                      input_shape=(2, 6, 6))
-
-
-def data(net, dtype, batch=3, seed=0):
-    rng = np.random.default_rng(seed)
-    X = rng.standard_normal((batch, *net.input_shape)).astype(dtype)
-    Y = np.eye(net.n_out, dtype=dtype)[rng.integers(0, net.n_out, batch)]
-    return X, Y
+    return with_dense_head(layers, (2, 6, 6), 3)
 
 
 def _params(model, dtype, seed=1):

@@ -128,11 +128,16 @@ def two_convs(stride, padding, pool):
     layers = [sn.Conv2d(2, 2, 3, padding=1), sn.ReLU(),
               sn.Conv2d(2, 3, 3, stride=stride, padding=padding), sn.ReLU(), pool_layer,
               sn.Flatten()]
-    shape = (2, 6, 6)
+    return with_dense_head(layers, (2, 6, 6), 4)
+
+
+def with_dense_head(layers, input_shape, n_out):
+    """`layers` on samples of `input_shape`, then a Dense layer to `n_out` logits."""
+    shape = input_shape
     for layer in layers:
         shape = layer.out_shape(shape)
-    return sn.Network([*layers, sn.Dense(shape[0], 4)], loss=sn.SoftmaxCrossEntropy(),
-                      input_shape=(2, 6, 6))
+    return sn.Network([*layers, sn.Dense(shape[0], n_out)], loss=sn.SoftmaxCrossEntropy(),
+                      input_shape=input_shape)
 
 
 def data(net, dtype, batch=3, seed=0):
