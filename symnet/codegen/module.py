@@ -24,12 +24,16 @@ from __future__ import annotations
 import re
 
 import numpy as np
+import sympy as sp
 
 from .._version import __version__
 from ..derivation.chain import derivation_of
 from ..errors import DataError
 from ..nn.layers import Activation, Dense
+from ..algebra.matexpr import Elementwise, SumEntries
 from ..nn.spec import describe
+from .backends import backend_of
+from .inplace import Info, Lowering, names_in, seed_scaled
 from .logits import logit_domain
 from .printer import HELPERS, Context, comment_text, print_function
 
@@ -169,15 +173,18 @@ def _function(name, args, doc, block, returns, params, keep=(), pre=(), post=())
     return "\n".join(lines)
 
 
-def _init_function(net, shapes, dtype_name) -> str:
+def _init_function(net, shapes, dtype_name, xp) -> str:
     schemes, initial = init_scheme(net), _initial_values(net)
+    device = xp.name in ("jax", "torch", "cupy")
     lines = [
-        "def init_params(seed=0):",
+        "def init_params(seed=0" + (", device=None" if device else "") + "):",
         '    """Fresh parameters: W He-normal (std √(2/n_in)) before ReLU-like activations,',
         '    Glorot-uniform (limit √(6/(n_in + n_out))) otherwise; biases 0, normalization',
-        '    scales γ 1, learned scalars their declared starting value."""',
+        '    scales γ 1, learned scalars their declared starting value.'
+        + ('\n    Drawn by NumPy (the same values for every backend), then placed on `device`.'
+           if device else "") + '"""',
         "    rng = np.random.default_rng(seed)",
-        "    return {",
+        "    params = {" if device else "    return {",
     ]
     for name, shape in shapes.items():
         if name in schemes:
@@ -196,53 +203,86 @@ def _init_function(net, shapes, dtype_name) -> str:
             value = f"np.zeros({shape}, dtype=DTYPE)"
         lines.append(f'        "{name}": {value},')
     lines.append("    }")
+    if device:
+        lines.append("    return {k: _asarray(v, device) for k, v in params.items()}")
     return "\n".join(lines)
 
 
-def _state_function(norms) -> str:
-    lines = ["def init_state():",
+def _state_function(norms, xp) -> str:
+    device = xp.name in ("jax", "torch", "cupy")
+    lines = ["def init_state(" + ("device=None" if device else "") + "):",
              '    """BatchNorm\'s running statistics (PyTorch\'s buffers), kept apart from '
              'params',
              '    so that no optimizer touches them: mean 0 and variance 1 to start."""',
-             "    return {"]
+             "    state = {" if device else "    return {"]
     for k, n, _ in norms:
         lines += [f'        "running_mean{k}": np.zeros({n}, dtype=DTYPE),',
                   f'        "running_var{k}": np.ones({n}, dtype=DTYPE),']
     lines.append("    }")
+    if device:
+        lines.append("    return {k: _asarray(v, device) for k, v in state.items()}")
     return "\n".join(lines)
 
 
-def _sgd_function(params) -> str:
+def _sgd_function(params, xp) -> str:
+    if xp.functional:
+        lines = [
+            "def sgd_step(params, grads, lr):",
+            '    """One gradient-descent step θ − lr ∂L/∂θ: the new parameters (JAX arrays are',
+            '    immutable; `params` is left as it was)."""',
+            "    return {",
+            *(f'        "{p}": params["{p}"] - lr * grads["{p}"],' for p in params),
+            "    }",
+        ]
+        return "\n".join(lines)
     lines = [
+        *(["@torch.no_grad()"] if xp.name == "torch" else []),
         "def sgd_step(params, grads, lr):",
         '    """One gradient-descent step, in place: θ ← θ − lr ∂L/∂θ for every parameter."""',
     ]
-    lines += [f'    params["{p}"] -= lr * grads["{p}"]' for p in params]
+    if xp.name == "torch":
+        lines += [f'    params["{p}"].sub_(grads["{p}"], alpha=lr)' for p in params]
+    else:
+        lines += [f'    params["{p}"] -= lr * grads["{p}"]' for p in params]
     return "\n".join(lines)
 
 
-def _train_function(net) -> str:
+def _train_function(net, xp) -> str:
     per_batch = ("total += float(L) * len(batch)" if net.loss.reduction == "mean"
                  else "total += float(L)")
     epoch = "total / len(X)" if net.loss.reduction == "mean" else "total"
+    if xp.name == "numpy":
+        head = ["X = np.asarray(X, dtype=DTYPE)",
+                "Y = _targets(X, np.asarray(Y)).astype(DTYPE, copy=False)"]
+        index = "batch = order[start:start + batch_size]"
+    else:
+        head = ["like = next(iter(params.values()))",
+                "X = _asarray(np.asarray(X, dtype=DTYPE), like)",
+                "Y = np.asarray(Y)",
+                "Y = _targets(X, _asarray(Y.astype(DTYPE) if Y.dtype.kind == \"f\" else Y, "
+                "like))"]
+        index = "batch = _asarray(order[start:start + batch_size], like)"
+    if xp.functional:
+        step = ["new, L = train_step(params, X[batch], Y[batch], lr)[:2]",
+                "params.update(new)"]
+    else:
+        step = ["L = train_step(params, X[batch], Y[batch], lr)"]
     body = [
-        "X = np.asarray(X, dtype=DTYPE)",
-        "Y = _targets(X, np.asarray(Y)).astype(DTYPE, copy=False)",
+        *head,
         "rng = np.random.default_rng(seed)",
         "history = []",
         "for _ in range(epochs):",
         "    order = rng.permutation(len(X))",
         "    total = 0.0",
         "    for start in range(0, len(X), batch_size):",
-        "        batch = order[start:start + batch_size]",
-        "        L, grads = loss_and_grads(params, X[batch], Y[batch])",
-        "        sgd_step(params, grads, lr)",
+        f"        {index}",
+        *(f"        {line}" for line in step),
         f"        {per_batch}",
         f"    history.append({epoch})",
         "return history",
     ]
-    doc = ('    """Minibatch SGD on (X, Y), shuffled each epoch; updates `params` in place and '
-           'returns\n    the loss of each epoch (the mean of its minibatch losses)."""')
+    doc = ('    """Minibatch SGD on (X, Y), shuffled each epoch (`train_step`); updates `params` in '
+           'place\n    and returns the loss of each epoch (the mean of its minibatch losses)."""')
     return "\n".join(["def train(params, X, Y, epochs=10, lr=0.1, batch_size=32, seed=0):", doc,
                       *(f"    {line}" for line in body)])
 
@@ -252,15 +292,17 @@ def _docstring_text(text: str) -> str:
     return "\n".join(comment_text(line) for line in escaped.split("\n"))
 
 
-RESERVED = {"np", "params", "grads", "X", "Y", "B", "L", "DTYPE", "SHAPES"}
+RESERVED = {"np", "params", "grads", "X", "Y", "B", "L", "DTYPE", "SHAPES", "lr", "state",
+            "jax", "jnp", "torch", "cp", "cupyx", "like", "new"}
 
 
-def printed_blocks(d):
+def printed_blocks(d, backend="numpy"):
     """The context and the statement blocks of forward, loss and loss_and_grads for
     derivation `d` (what `module_source` prints, and what `validate` reads back). bce and ce
     are printed from the logits (`logits.logit_domain`): exact where σ or softmax saturate."""
     shapes = dict(d.tape.shapes)
-    context = Context(probability_fns(d.network), {k: len(v) for k, v in shapes.items()})
+    context = Context(probability_fns(d.network), {k: len(v) for k, v in shapes.items()},
+                      backend)
     reserved = {*RESERVED, *d.params}
     forward, loss_eq, backward = logit_domain(d)
     fwd = print_function(context, forward, reserved)
@@ -269,14 +311,237 @@ def printed_blocks(d):
     return context, (fwd, loss, full)
 
 
-def module_source(net, dtype: np.dtype) -> str:
+# ── the fused training step ────────────────────────────────────────────────────────────────
+
+
+def _linear(e, syms) -> bool:
+    """Whether matrix expression `e` is a sum of terms each linear in exactly one of `syms`
+    (so that scaling every one of them by lr scales `e` by lr)."""
+    if e in syms:
+        return True
+    if not e.has(*syms):
+        return False
+    if isinstance(e, sp.MatAdd | sp.Add):
+        return all(_linear(t, syms) for t in e.args)
+    if isinstance(e, sp.MatMul | sp.HadamardProduct | sp.Mul):
+        having = [a for a in e.args if a.has(*syms)]
+        return len(having) == 1 and _linear(having[0], syms)
+    if isinstance(e, sp.Transpose | SumEntries):
+        return _linear(e.args[0], syms)
+    if isinstance(e, Elementwise):
+        having = [k for k, op in enumerate(e.operands) if op.has(*syms)]
+        if len(having) != 1 or not _linear(e.operands[having[0]], syms):
+            return False
+        args = [sp.Dummy(f"a{k}", real=True) for k in range(len(e.operands))]
+        body, a = e.fn.lam(*args), args[having[0]]
+        return sp.simplify(body.subs(a, 0)) == 0 and sp.simplify(sp.diff(body, a, 2)) == 0
+    return False
+
+
+def _seeds(backward) -> tuple[set[str], bool]:
+    """(names of the backward equations computed from no other backward quantity, whether
+    every other backward equation is linear in the backward quantities)."""
+    syms = {eq.lhs for eq in backward}
+    seeds = {eq.name for eq in backward if not eq.rhs.has(*syms)}
+    linear = all(_linear(eq.rhs, syms) for eq in backward if eq.name not in seeds)
+    return seeds, linear
+
+
+def _train_step_function(d, full, params, xp, norms, guard, net) -> str:
+    """`train_step(params, X, Y, lr, state=None)`: see `codegen.inplace`."""
+    shapes = dict(d.tape.shapes)
+    _, _, backward = logit_domain(d)
+    seeds, scaled = _seeds(backward)
+    statements = list(full.statements)
+    grad_of = {p: f"d{p}" for p in params}
+    kept = {n for k, _, _ in norms for n in (f"mu{k}", f"V{k}")}
+    update_post = _state_update(norms) if norms else []
+    doc_state = ("\n    With `state`, BatchNorm's running statistics are updated in place "
+                 "(momentum 0.1)." if norms else "")
+    if xp.functional:
+        return _functional_step(params, norms, doc_state)
+    # where each parameter's update goes: after its gradient and its last use
+    defined = {s.target: i for i, s in enumerate(statements)}
+    last_read = {}
+    for i, s in enumerate(statements):
+        for name in names_in(s.code):
+            last_read[name] = i
+    at = {p: max(defined[grad_of[p]], last_read.get(p, -1)) for p in params}
+    if xp.name == "torch":
+        body = [f"# {comment_text(s.comment)}\n{s.target} = {s.code}" if s.comment
+                else f"{s.target} = {s.code}" for s in statements]
+        lines = "\n".join(body).split("\n")
+        lines += [f"{p}.sub_(d{p}, alpha=lr)" for p in params]
+        lines += update_post
+        used = names_in("\n".join(lines))
+        head = [f'{p} = params["{p}"]' for p in params]
+        head += ["B = X.shape[0]"] if "B" in used else []
+        return "\n".join([
+            "@torch.no_grad()",
+            "def train_step(params, X, Y, lr, state=None):",
+            '    """One step of gradient descent, in place: L, and θ ← θ − lr ∂L/∂θ for every '
+            'parameter\n    (forward, loss, backward and update in one function; no autograd).'
+            f'{doc_state}"""',
+            *(f"    {line}" for line in [*guard, "Y = _targets(X, Y)", *head, *lines,
+                                         "return L"])])
+    env = {"B": Info((), "s"), "lr": Info((), "s"), "X": Info(("B", net.n_in), "f"),
+           "Y": Info(("B", net.n_out), "f")}
+    env.update({p: Info(tuple(shapes[p]), "f") for p in params})
+    low = Lowering(xp.prefix, env)
+    # liveness over the items: statements, then the post lines (state update) and the return
+    reads = [names_in(s.code) for s in statements]
+    updates_after = {}
+    for p, i in at.items():
+        updates_after.setdefault(i, []).append(p)
+    last_use = {}
+    for i, r in enumerate(reads):
+        for n in r:
+            last_use[n] = i
+    for i, ps in updates_after.items():
+        for p in ps:
+            last_use[grad_of[p]] = max(last_use.get(grad_of[p], i), i)
+    end = len(statements)
+    for n in names_in("\n".join(update_post)) | {"L"} | kept:
+        if n in defined:
+            last_use[n] = end
+    for i, s in enumerate(statements):
+        code = s.code
+        if scaled and s.target in seeds:
+            code = seed_scaled(code, low)
+        dead = [n for n, j in last_use.items() if j == i and n not in grad_of.values()]
+        low.statement(s.target, code, s.comment, dead)
+        for p in updates_after.get(i, ()):
+            g = grad_of[p]
+            if scaled:
+                low.line(f"{xp.prefix}.subtract({p}, {g}, out={p})", dead=[g])
+            elif low.pins.get(g) and len(low.pins[g]) == 1 and all(
+                    g not in names_in(t.code) for t in statements[i + 1:]):
+                low.line(f"{xp.prefix}.multiply({g}, lr, out={g})")
+                low.line(f"{xp.prefix}.subtract({p}, {g}, out={p})", dead=[g])
+            else:
+                low.line(f"{xp.prefix}.subtract({p}, lr * {g}, out={p})", dead=[g])
+    body = low.lines + update_post + ["return L"]
+    used = names_in("\n".join(body))
+    head = [f'{p} = params["{p}"]' for p in params if p in used]
+    head.append("B = X.shape[0]")
+    if low.buffers:
+        names = ", ".join(b.name for b in low.buffers) + ("," if len(low.buffers) == 1 else "")
+        head.append(f"{names} = _BUFFERS.get((B, X.dtype)) or _buffers(B, X.dtype)")
+    allocate = _buffers_function(low.buffers, xp)
+    how = ("the SGD update folded into the backward pass (its seed multiplied by lr)" if scaled
+           else "the gradients multiplied by lr in place")
+    step = "\n".join([
+        "def train_step(params, X, Y, lr, state=None):",
+        '    """One step of gradient descent, in place: returns L and sets θ ← θ − lr ∂L/∂θ for '
+        'every\n    parameter. Forward, loss, backward and update in one function, computed into '
+        'arrays\n    allocated once per batch size and dtype (`_buffers`), ' + how + '.'
+        '\n    The statements are those of loss_and_grads; not reentrant (one call at a time).'
+        f'{doc_state}"""',
+        *(f"    {line}" for line in [*guard, "Y = _targets(X, Y)", *head, *body])])
+    return allocate + "\n\n\n" + step
+
+
+def _buffers_function(buffers, xp) -> str:
+    dims = {"B": "B"}
+    shapes = []
+    for b in buffers:
+        shape = "(" + ", ".join(dims.get(d, str(d)) if isinstance(d, str) else str(d)
+                                for d in b.shape) + ("," if len(b.shape) == 1 else "") + ")"
+        kind = "dtype" if b.kind == "f" else "bool"
+        shapes.append(f"        {xp.prefix}.empty({shape}, {kind}),")
+    key = "(B, dtype)"
+    return "\n".join([
+        "_BUFFERS = {}  # (batch size, dtype) → the arrays train_step computes into",
+        "",
+        "",
+        "def _buffers(B, dtype):",
+        '    """The arrays of train_step for batch size B, allocated once and reused."""',
+        "    if len(_BUFFERS) >= 8:",
+        "        _BUFFERS.clear()",
+        f"    buffers = _BUFFERS[{key}] = (",
+        *shapes,
+        "    )",
+        "    return buffers",
+    ])
+
+
+def _functional_step(params, norms, doc_state) -> str:
+    """JAX: a pure step compiled by jax.jit, returning the new parameters."""
+    if norms:
+        ret, doc = ("return sgd_step(params, grads, lr), L, state",
+                    "(new params, L, new state)")
+        inner = ["state = dict(state) if state is not None else None",
+                 "L, grads = loss_and_grads(params, X, Y, state=state)"]
+    else:
+        ret, doc = "return sgd_step(params, grads, lr), L", "(new params, L)"
+        inner = ["L, grads = loss_and_grads(params, X, Y)"]
+    return "\n".join([
+        "@jax.jit",
+        "def train_step(params, X, Y, lr, state=None):",
+        f'    """One step of gradient descent, compiled by jax.jit: {doc}, the new params',
+        '    θ − lr ∂L/∂θ (forward, loss, backward and update in one XLA computation; the',
+        '    backward pass is symnet\'s, not jax.grad). Pure: `params` is left as it was."""',
+        *(f"    {line}" for line in [*inner, ret])])
+
+
+# ── backend glue: placing arrays, targets ──────────────────────────────────────────────────
+
+
+def _asarray_function(xp) -> str:
+    if xp.name == "torch":
+        body = ['    """`a` as a tensor on `where` (a device, or an array whose device to use)."""',
+                "    device = getattr(where, \"device\", where)",
+                "    return torch.as_tensor(a, device=device)"]
+    elif xp.name == "jax":
+        body = ['    """`a` as a JAX array on `where` (a device, or an array whose device to '
+                'use)."""',
+                "    if hasattr(where, \"devices\"):",
+                "        where = next(iter(where.devices()))",
+                "    return jax.device_put(jnp.asarray(a), where)"]
+    else:
+        body = ['    """`a` as a CuPy array on `where` (a device id, or an array whose device to '
+                'use)."""',
+                "    device = getattr(where, \"device\", where)",
+                "    if device is None:",
+                "        return cp.asarray(a)",
+                "    with cp.cuda.Device(device):",
+                "        return cp.asarray(a)"]
+    return "\n".join(["def _asarray(a, where=None):", *body])
+
+
+def _backend_targets_function(net, xp) -> str:
+    """`_targets(X, Y)` for arrays of a backend: Y as (B, n_out) on X's device."""
+    n, classes = net.n_out, net.loss.name in ("softmax_ce", "ce")
+    lines = ["def _targets(X, Y):",
+             f'    """Y as (B, {n}): ' + ("integer class labels become one-hot rows"
+                                        if classes else "a 1-D Y becomes a column")
+             + '; any other shape is a ValueError."""',
+             "    B = X.shape[0]",
+             f"    if tuple(Y.shape) == (B, {n}):",
+             "        return Y"]
+    if classes:
+        eye = {"torch": f"torch.eye({n}, dtype=X.dtype, device=X.device)[Y.long()]",
+               "jax": f"jnp.eye({n}, dtype=X.dtype)[Y.astype(jnp.int32)]",
+               "cupy": f"cp.eye({n}, dtype=X.dtype)[Y.astype(np.intp)]"}[xp.name]
+        lines += ["    if tuple(Y.shape) == (B,):", f"        return {eye}"]
+    elif n == 1:
+        cast = "Y.reshape(B, 1).to(X.dtype)" if xp.name == "torch" else \
+            "Y.reshape(B, 1).astype(X.dtype)"
+        lines += ["    if tuple(Y.shape) == (B,):", f"        return {cast}"]
+    lines += [f'    raise ValueError(f"Y has shape {{tuple(Y.shape)}}, the network needs ({{B}}, '
+              f'{n})")']
+    return "\n".join(lines)
+
+
+def module_source(net, dtype: np.dtype, backend="numpy") -> str:
     """The generated module for `net` (Network, Derivation, spec or path), computing in
-    arrays of `dtype` by default; see the module docstring."""
+    arrays of `dtype` by default with the array library `backend`; see the module docstring."""
+    xp = backend_of(backend)
     d = derivation_of(net)
     net = d.network
     params = list(d.params)
     shapes = dict(d.tape.shapes)
-    context, (fwd, loss, full) = printed_blocks(d)
+    context, (fwd, loss, full) = printed_blocks(d, xp)
     out = d.forward[-1].name if d.forward else "X"
     grads = "{" + ", ".join(f'"{p}": d{p}' for p in params) + "}"
     spec = describe(net)
@@ -294,9 +559,9 @@ def module_source(net, dtype: np.dtype) -> str:
     grads_doc = ("\n    With `state`, BatchNorm's running statistics are updated in place "
                  "(momentum 0.1)." if norms else "")
     functions = [
-        _init_function(net, shapes, np.dtype(dtype).name),
-        _state_function(norms),
-        _targets_function(net),
+        _init_function(net, shapes, np.dtype(dtype).name, xp),
+        _state_function(norms, xp),
+        _targets_function(net) if xp.name == "numpy" else _backend_targets_function(net, xp),
         *([_eval_forward(context, logit_domain(d)[0], {*RESERVED, *params}, norms, out,
                          params)] if norms else []),
         _function("forward", "params, X, state=None",
@@ -304,37 +569,52 @@ def module_source(net, dtype: np.dtype) -> str:
                   f"{output_note.get(net.loss.name, '')}.{state_doc}", fwd, out, params,
                   pre=[*evaluation, *guard]),
         _function("loss", "params, X, Y",
-                  "The loss L of a batch: a NumPy scalar of the arrays' dtype.", loss, "L",
+                  "The loss L of a batch: a scalar of the arrays' dtype.", loss, "L",
                   params, pre=[*guard, "Y = _targets(X, Y)"]),
         _function("loss_and_grads", "params, X, Y, state=None",
                   f"L and {{name: ∂L/∂name}}, each gradient shaped like its parameter.{grads_doc}",
                   full, f"L, {grads}", params, keep=kept, pre=[*guard, "Y = _targets(X, Y)"],
                   post=update),
-        _sgd_function(params),
-        _train_function(net),
+        _sgd_function(params, xp),
+        _train_step_function(d, full, params, xp, norms, guard, net),
+        _train_function(net, xp),
     ]
+    if xp.name != "numpy":
+        functions.insert(0, _asarray_function(xp))
+    library = {"numpy": "NumPy", "jax": "NumPy and JAX", "torch": "NumPy and PyTorch",
+               "cupy": "NumPy and CuPy"}[xp.name]
+    usage = (["    params = init_params(seed=0)",
+              f"    params, L = train_step(params, X, Y, lr=0.1)[:2]   # X: (B, {net.n_in}), "
+              f"Y: (B, {net.n_out})"] if xp.functional else
+             ["    params = init_params(seed=0)",
+              f"    L = train_step(params, X, Y, lr=0.1)   # X: (B, {net.n_in}), "
+              f"Y: (B, {net.n_out}); params updated",
+              "    L, grads = loss_and_grads(params, X, Y)   # or the gradients themselves"])
     header = [
         f'"""Forward pass, loss and gradients of the network `{_docstring_text(spec)}`.',
         "",
-        f"Generated by symnet {__version__} from the derivation below; needs only NumPy. Each",
-        "line computing an equation has the equation above it as a comment.",
+        f"Generated by symnet {__version__} from the derivation below; needs only {library}."
+        + ("" if xp.name == "numpy" else f"\nThe {xp.name} backend: the same derivation and "
+           "backward pass as the NumPy module (no autograd),\nprinted for another array "
+           "library."),
+        "Each line computing an equation has the equation above it as a comment.",
         "",
-        "    params = init_params(seed=0)",
-        f"    L, grads = loss_and_grads(params, X, Y)   # X: (B, {net.n_in}), "
-        f"Y: (B, {net.n_out})",
-        "    sgd_step(params, grads, lr=0.1)",
+        *usage,
         "",
         _docstring_text(d.unicode()),
         '"""',
         "",
-        "import numpy as np",
+        *xp.imports,
         "",
         f"DTYPE = np.{np.dtype(dtype).name}  # of the arrays init_params makes, train converts to",
         "SHAPES = {" + ", ".join(f'"{k}": {v}' for k, v in shapes.items()) + "}",
         "STATE_SHAPES = {" + ", ".join(f'"running_{s}{k}": ({n},)' for k, n, _ in norms
                                        for s in ("mean", "var")) + "}",
     ]
-    helpers = [HELPERS[h] for h in HELPERS if h in context.helpers]
+    if xp.name == "jax" and np.dtype(dtype) == np.float64:
+        header += ["", "# float64 arrays need JAX's 64-bit mode (off by default: JAX would make "
+                   "them float32)", 'jax.config.update("jax_enable_x64", True)']
+    helpers = [xp.helpers[h] for h in HELPERS if h in context.helpers]
     text = "\n".join(header) + "\n\n\n"
     text += "\n\n".join(h.rstrip("\n") + "\n" for h in helpers) + ("\n\n" if helpers else "")
     text += "\n\n\n".join(functions) + "\n"
@@ -352,7 +632,9 @@ def dtype_of(dtype) -> np.dtype:
     return dt
 
 
-def codegen(net, dtype=np.float64) -> str:
-    """The source of a standalone module (NumPy only) for `net` (a Network, Derivation, spec
-    string or TOML path): init_params, forward, loss, loss_and_grads, sgd_step, train."""
-    return module_source(net, dtype_of(dtype))
+def codegen(net, dtype=np.float64, backend="numpy") -> str:
+    """The source of a standalone module for `net` (a Network, Derivation, spec string or TOML
+    path): init_params, forward, loss, loss_and_grads, sgd_step, train_step, train. `backend`:
+    the array library it computes with, "numpy" (the default: NumPy only), "jax", "torch" or
+    "cupy" (the same derivation printed for that library; see codegen.backends)."""
+    return module_source(net, dtype_of(dtype), backend_of(backend))

@@ -37,36 +37,11 @@ from sympy.printing.numpy import NumPyPrinter
 from ..algebra.matexpr import B, Elementwise
 from ..algebra.notation import unicode_expr
 from ..errors import SpecError
+from .backends import BACKENDS, backend_of
 
 # ── helpers the generated code may call (emitted only when used) ───────────────────────────
 
-HELPERS = {
-    "_sigmoid": '''\
-def _sigmoid(x):
-    """σ(x) = 1/(1 + e^(−x)), written with e^(−|x|) ≤ 1 so that nothing overflows."""
-    e = np.exp(-np.abs(x))
-    return np.where(x >= 0, 1, e) / (1 + e)
-''',
-    "_softplus": '''\
-def _softplus(x):
-    """log(1 + e^x) = logaddexp(0, x), which never overflows."""
-    return np.logaddexp(0, x)
-''',
-    "_erf": '''\
-def _erf(x):
-    """erf entry by entry: NumPy has none, and math.erf is right to the last bit (this one
-    function loops in Python, over the entries)."""
-    import math
-
-    return np.frompyfunc(math.erf, 1, 1)(x).astype(x.dtype)
-''',
-    "_log": '''\
-def _log(p):
-    """log p clamped to ≥ −100, as PyTorch's BCELoss does (log 0 = −inf would poison L)."""
-    with np.errstate(divide="ignore"):
-        return np.maximum(np.log(p), -100)
-''',
-}
+HELPERS = BACKENDS["numpy"].helpers  # NumPy's; backends.py has each backend's
 
 DENOMINATOR_FLOOR = 1e-12  # PyTorch's BCELoss backward: grad = (x − y) / max(x(1 − x), 1e-12)
 
@@ -212,7 +187,8 @@ class Printed:
 class Context:
     """What the printers of one module share: operand placeholders and the helpers used."""
 
-    def __init__(self, guarded=(), ndims=None):
+    def __init__(self, guarded=(), ndims=None, backend="numpy"):
+        self.backend = backend_of(backend)  # the array library printed for (backends.py)
         self.guarded = frozenset(guarded)  # ScalarFn names whose first argument is a probability
         self.known: dict[str, int] = dict(ndims or {})  # ndim of each named array (b1: 1)
         self.ndims: dict[sp.Basic, int] = {}
@@ -291,6 +267,7 @@ class NumPyCodePrinter(NumPyPrinter):
         self.counts = counts  # first pass: {expr: times printed}
         self.shared = shared  # second pass: the expressions printed more than once
         self.named: dict[sp.Basic, str] = {}
+        self.xp = context.backend
 
     def _print(self, expr, **kwargs):
         if not _worth_naming(expr):
@@ -314,7 +291,7 @@ class NumPyCodePrinter(NumPyPrinter):
         return wrap(code, needed + (0 if strict else 1))
 
     def _module_format(self, fqn, register=True):
-        return "np." + fqn[len("numpy."):] if fqn.startswith("numpy.") else fqn
+        return self.xp.fn(fqn[len("numpy."):]) if fqn.startswith("numpy.") else fqn
 
     def emptyPrinter(self, expr):  # noqa: N802 - SymPy's name
         raise SpecError(
@@ -401,7 +378,7 @@ class NumPyCodePrinter(NumPyPrinter):
             code, nd = self._product(rest)
             code = wrap(code, ATOM)
             if nd < 2:  # a row, 1-D: its total, as a 1-element array
-                return code + ".sum(keepdims=True)", 1
+                return self.xp.total_1d(code), 1
             if _has_batch(rows):
                 return code + ".sum(axis=1, keepdims=True)", 2
             return code + ".sum(axis=1)", 1
@@ -414,7 +391,7 @@ class NumPyCodePrinter(NumPyPrinter):
             code, nd = self._product(mats[1:])
             code = wrap(code, ATOM)
             if nd < 2:
-                return code + ".sum(keepdims=True)", 1
+                return self.xp.total_1d(code), 1
             if _has_batch(last.shape[1]):
                 return code + ".sum(axis=0, keepdims=True)", 2
             return code + ".sum(axis=0)", 1
@@ -470,21 +447,21 @@ class NumPyCodePrinter(NumPyPrinter):
     def _print_SumEntries(self, e):
         if isinstance(e.arg, HadamardProduct) and len(e.arg.args) == 2:
             a, b = (self._print(m) for m in e.arg.args)
-            return f"np.vdot({a}, {b})"  # Σ A ⊙ B without the temporary A ⊙ B
+            return self.xp.dot_all(a, b)  # Σ A ⊙ B without the temporary A ⊙ B
         return wrap(self._print(e.arg), ATOM) + ".sum()"
 
     def _row_exp(self, Z):
         """Row max m, e^(Z − m) and its row sums: shared by softmax and log-sum-exp of Z."""
         z = self._print(Z)
         hint = z if z.isidentifier() else None
-        m = self.block.let(f"{wrap(z, ATOM)}.max(axis=1, keepdims=True)", hint and hint + "_max")
-        E = self.block.let(f"np.exp({wrap(z, PRODUCT)} - {m})", hint and hint + "_exp")
+        m = self.block.let(self.xp.row_max(wrap(z, ATOM)), hint and hint + "_max")
+        E = self.block.let(f"{self.xp.fn('exp')}({wrap(z, PRODUCT)} - {m})", hint and hint + "_exp")
         S = self.block.let(f"{E}.sum(axis=1, keepdims=True)", hint and hint + "_sum")
         return m, E, S
 
     def _print_LogSumExp(self, e):
         m, _, S = self._row_exp(e.arg)
-        return f"np.log({S}) + {m}"
+        return f"{self.xp.fn('log')}({S}) + {m}"
 
     def _print_Softmax(self, e):
         _, E, S = self._row_exp(e.arg)
@@ -514,23 +491,23 @@ class NumPyCodePrinter(NumPyPrinter):
         return self._helper("_erf", e.args[0])
 
     def _print_Expm1(self, e):
-        return f"np.expm1({self._print(e.args[0])})"
+        return f"{self.xp.fn('expm1')}({self._print(e.args[0])})"
 
     def _print_ClampedLog(self, e):
         return self._helper("_log", e.args[0])
 
     def _print_Min(self, e):
-        return self._binary_fold("np.minimum", e.args)
+        return self._binary_fold("min", e.args)
 
     def _print_Max(self, e):
-        return self._binary_fold("np.maximum", e.args)
+        return self._binary_fold("max", e.args)
 
-    def _binary_fold(self, fn, args):
+    def _binary_fold(self, which, args):
         # Array first, so that the constant adopts the array's dtype.
         args = sorted(args, key=lambda a: a.is_number)
         code = self._print(args[0])
         for a in args[1:]:
-            code = f"{fn}({code}, {self._print(a)})"
+            code = self.xp.clamp(which, code, self._print(a), bool(a.is_number))
         return code
 
     def _print_Mul(self, e):
@@ -565,7 +542,7 @@ class NumPyCodePrinter(NumPyPrinter):
         if exp.is_Float and exp == int(exp):
             exp = sp.Integer(int(exp))
         if exp.is_number and abs(float(exp)) == 0.5:
-            root = f"np.sqrt({self._print(base)})"
+            root = f"{self.xp.fn('sqrt')}({self._print(base)})"
             return root if exp > 0 else f"(1 / {root})"
         if exp.is_Integer and exp < 0:
             return f"(1 / {wrap(self._print(base ** -exp), UNARY)})"
@@ -579,7 +556,7 @@ class NumPyCodePrinter(NumPyPrinter):
             return self._print_select(pieces)
         (a, cond), (b, _) = pieces
         if isinstance(cond, sp.StrictGreaterThan | sp.GreaterThan) and (a, b) == cond.args:
-            return self._binary_fold("np.maximum", [a, b])  # {v if v > k; k otherwise}
+            return self._binary_fold("max", [a, b])  # {v if v > k; k otherwise}
         if (a, b) == (1, 0):
             return wrap(self._print(cond), ATOM)  # a boolean array: NumPy multiplies it as 0/1
         a, b = _clip_branches(cond, a, b)
@@ -587,17 +564,17 @@ class NumPyCodePrinter(NumPyPrinter):
             tested = cond.lhs if isinstance(cond, Relational) else min(cond.free_symbols, key=str)
             ref = wrap(self._print(tested), ATOM)
             integers = a.is_Integer and b.is_Integer
-            a, b = (f"{ref}.dtype.type({self._print(v)})" if not v.is_Integer else self._print(v)
-                    for v in (a, b))
+            a, b = (self.xp.constant_like(ref, self._print(v)) if not v.is_Integer
+                    else self._print(v) for v in (a, b))
             if integers:  # np.where of two ints would make an int64 array
-                a = f"{ref}.dtype.type({a})"
-            return f"np.where({self._print(cond)}, {a}, {b})"
-        return f"np.where({self._print(cond)}, {self._print(a)}, {self._print(b)})"
+                a = self.xp.constant_like(ref, a)
+            return f"{self.xp.fn('where')}({self._print(cond)}, {a}, {b})"
+        return f"{self.xp.fn('where')}({self._print(cond)}, {self._print(a)}, {self._print(b)})"
 
     def _print_select(self, pieces):
-        conds = ", ".join(self._print(c) for _, c in pieces[:-1])
-        values = ", ".join(self._print(v) for v, _ in pieces[:-1])
-        return f"np.select([{conds}], [{values}], default={self._print(pieces[-1][0])})"
+        conds = [self._print(c) for _, c in pieces[:-1]]
+        values = [self._print(v) for v, _ in pieces[:-1]]
+        return self.xp.select(conds, values, self._print(pieces[-1][0]))
 
 
 def _is_indicator(e) -> bool:
