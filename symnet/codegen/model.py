@@ -29,7 +29,7 @@ import types
 import numpy as np
 
 from ..derivation.chain import derivation_of
-from ..errors import DataError
+from ..errors import DataError, ShapeError
 from ..nn.data import check_batch, check_batch_size, check_inputs, check_params, has_batchnorm
 from .backends import available, backend_of
 from .module import dtype_of, module_source
@@ -84,7 +84,7 @@ class Model:
             raise DataError(f"params must be a dict with keys {sorted(shapes)}")
         for k, shape in shapes.items():
             if tuple(getattr(params[k], "shape", ())) != tuple(shape):
-                raise DataError(f"params[{k!r}] has shape {tuple(np.shape(params[k]))}, the "
+                raise ShapeError(f"params[{k!r}] has shape {tuple(np.shape(params[k]))}, the "
                                 f"network needs {tuple(shape)}")
         host = {k for k, v in params.items() if isinstance(v, np.ndarray)}
         if not host:
@@ -104,7 +104,7 @@ class Model:
             check_batch_size(self.network, X.shape[0])
             X, Y = (self.asarray(a.astype(self.dtype, copy=False), like) for a in (X, Y))
         elif len(X.shape) != 2 or X.shape[1] != self.network.n_in:
-            raise DataError(f"X has shape {tuple(X.shape)}, the network needs "
+            raise ShapeError(f"X has shape {tuple(X.shape)}, the network needs "
                             f"(B, {self.network.n_in})")
         return params, X, Y
 
