@@ -11,7 +11,9 @@ dtype and reused at every call (`out=`):
 
 An expression tree is computed bottom-up: an operand that is itself an array-valued operation is
 computed into the destination when it has the destination's shape (element-wise operations may
-write over their own input), else into a scratch array; names, constants, `W.T` and
+write over their own input), else into a scratch array; sums along one axis of a matrix are
+products with a column of ones (BLAS; NumPy's reductions cost more than the arithmetic on
+small arrays); names, constants, `W.T` and
 `b[:, None]` are used as they are. A buffer is reused by a later statement once no live name
 refers to it (a name computed by anything this module does not lower, or as a view, keeps every
 buffer its code mentions). What is not lowered (helpers such as σ, `.sum().reshape(1)`) runs as
@@ -105,6 +107,15 @@ class Lowering:
         self.buffers.append(b)
         return b
 
+    def ones(self, shape) -> str:
+        """A buffer of ones of `shape` (filled once, when allocated; never written)."""
+        for b in self.buffers:
+            if b.kind == "1" and b.shape == shape:
+                return b.name
+        b = _Buffer(f"_b{len(self.buffers)}", shape, "1")
+        self.buffers.append(b)
+        return b.name
+
     def scratch(self, shape, kind) -> str:
         b = self.take(shape, kind)
         self._scratch.append(b)
@@ -116,7 +127,8 @@ class Lowering:
             self.pins.pop(n, None)
         pinned = set().union(*self.pins.values()) if self.pins else set()
         for b in self.buffers:
-            if b not in self.free and b.name not in pinned and b not in self._scratch:
+            if (b not in self.free and b.name not in pinned and b not in self._scratch
+                    and b.kind != "1"):
                 self.free.append(b)
 
     def mentioned_buffers(self, text: str) -> set[str]:
@@ -303,6 +315,18 @@ class Lowering:
             src = self.value(n.func.value)
             o = target()
             keep = kw.get("keepdims", "False")
+            si = self.info(n.func.value)
+            if n.func.attr == "sum" and si is not None and si.kind == "f" and len(si.shape) == 2:
+                # Sums along an axis of a matrix as a product with a column of ones (BLAS): for
+                # small arrays NumPy's reduction machinery costs more than the arithmetic.
+                if kw["axis"] == "0" and keep == "False":
+                    ones = self.ones((si.shape[0],))
+                    self.lines.append(f"{xp}.matmul({ones}, {src}, out={o})")
+                    return o
+                if kw["axis"] == "1" and keep == "True":
+                    ones = self.ones((si.shape[1], 1))
+                    self.lines.append(f"{xp}.matmul({src}, {ones}, out={o})")
+                    return o
             if xp == "np":
                 ufunc = "add" if n.func.attr == "sum" else "maximum"
                 self.lines.append(f"np.{ufunc}.reduce({src}, axis={kw['axis']}, out={o}, "

@@ -424,6 +424,8 @@ def _train_step_function(d, full, params, xp, norms, guard, net) -> str:
     used = names_in("\n".join(body))
     head = [f'{p} = params["{p}"]' for p in params if p in used]
     head.append("B = X.shape[0]")
+    head += [f"if getattr(Y, \"shape\", None) != (B, {net.n_out}):",
+             "    Y = _targets(X, Y)"]
     if low.buffers:
         names = ", ".join(b.name for b in low.buffers) + ("," if len(low.buffers) == 1 else "")
         head.append(f"{names} = _BUFFERS.get((B, X.dtype)) or _buffers(B, X.dtype)")
@@ -437,7 +439,7 @@ def _train_step_function(d, full, params, xp, norms, guard, net) -> str:
         'arrays\n    allocated once per batch size and dtype (`_buffers`), ' + how + '.'
         '\n    The statements are those of loss_and_grads; not reentrant (one call at a time).'
         f'{doc_state}"""',
-        *(f"    {line}" for line in [*guard, "Y = _targets(X, Y)", *head, *body])])
+        *(f"    {line}" for line in [*guard, *head, *body])])
     return allocate + "\n\n\n" + step
 
 
@@ -447,8 +449,9 @@ def _buffers_function(buffers, xp) -> str:
     for b in buffers:
         shape = "(" + ", ".join(dims.get(d, str(d)) if isinstance(d, str) else str(d)
                                 for d in b.shape) + ("," if len(b.shape) == 1 else "") + ")"
-        kind = "dtype" if b.kind == "f" else "bool"
-        shapes.append(f"        {xp.prefix}.empty({shape}, {kind}),")
+        kind = "bool" if b.kind == "b" else "dtype"
+        make = "ones" if b.kind == "1" else "empty"
+        shapes.append(f"        {xp.prefix}.{make}({shape}, {kind}),")
     key = "(B, dtype)"
     return "\n".join([
         "_BUFFERS = {}  # (batch size, dtype) → the arrays train_step computes into",
