@@ -21,8 +21,8 @@ their first losses agree: `first_losses_agree` checks it before anything is time
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 

@@ -133,7 +133,7 @@ def test_model_train_step_checks_and_updates_in_place():
     labels = np.array([0, 1, 2, 0, 1, 2])
     L = model.train_step(params, X, labels, 0.1)
     L_ref = reference_step(model, before, X, np.eye(3)[labels], 0.1)
-    assert L == pytest.approx(L_ref, rel=1e-12)
+    assert pytest.approx(L_ref, rel=1e-12) == L
     assert_same(params, before, 1e-12)
     with pytest.raises(sn.ShapeError):
         model.train_step(params, X[:, :3], labels, 0.1)

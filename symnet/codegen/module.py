@@ -27,10 +27,10 @@ import numpy as np
 import sympy as sp
 
 from .._version import __version__
+from ..algebra.matexpr import Elementwise, SumEntries
 from ..derivation.chain import derivation_of
 from ..errors import DataError
 from ..nn.layers import Activation, Dense
-from ..algebra.matexpr import Elementwise, SumEntries
 from ..nn.spec import describe
 from .backends import backend_of
 from .inplace import Info, Lowering, names_in, seed_scaled
@@ -281,8 +281,9 @@ def _train_function(net, xp) -> str:
         f"    history.append({epoch})",
         "return history",
     ]
-    doc = ('    """Minibatch SGD on (X, Y), shuffled each epoch (`train_step`); updates `params` in '
-           'place\n    and returns the loss of each epoch (the mean of its minibatch losses)."""')
+    doc = ('    """Minibatch SGD on (X, Y), shuffled each epoch (`train_step`); updates `params` '
+           'in place\n    and returns the loss of each epoch (the mean of its minibatch '
+           'losses)."""')
     return "\n".join(["def train(params, X, Y, epochs=10, lr=0.1, batch_size=32, seed=0):", doc,
                       *(f"    {line}" for line in body)])
 
@@ -430,14 +431,15 @@ def _train_step_function(d, full, params, xp, norms, guard, net) -> str:
         names = ", ".join(b.name for b in low.buffers) + ("," if len(low.buffers) == 1 else "")
         head.append(f"{names} = _BUFFERS.get((B, X.dtype)) or _buffers(B, X.dtype)")
     allocate = _buffers_function(low.buffers, xp)
-    how = ("the SGD update folded into the backward pass (its seed multiplied by lr)" if scaled
-           else "the gradients multiplied by lr in place")
+    how = ("the SGD\n    update folded into the backward pass (its seed multiplied by lr)"
+           if scaled else "the\n    gradients multiplied by lr in place")
     step = "\n".join([
         "def train_step(params, X, Y, lr, state=None):",
         '    """One step of gradient descent, in place: returns L and sets θ ← θ − lr ∂L/∂θ for '
         'every\n    parameter. Forward, loss, backward and update in one function, computed into '
         'arrays\n    allocated once per batch size and dtype (`_buffers`), ' + how + '.'
-        '\n    The statements are those of loss_and_grads; not reentrant (one call at a time).'
+        '\n    The statements are those of loss_and_grads; not reentrant (one call at a time: '
+        'the\n    buffers are shared).'
         f'{doc_state}"""',
         *(f"    {line}" for line in [*guard, *head, *body])])
     return allocate + "\n\n\n" + step

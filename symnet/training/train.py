@@ -8,9 +8,9 @@ moved to its device once); the inner loop then calls the generated functions dir
 plain SGD the fused `train_step` (forward, loss, backward and update in one function, into
 preallocated arrays: codegen.inplace), with momentum or Adam `loss_and_grads` and the optimizer
 below, updating the parameter arrays in place (float32 stays float32: every constant is a
-Python number). JAX's arrays are immutable: its steps replace the dict's entries instead. The history holds, per epoch, the mean minibatch
-loss and the accuracy on the training set (and on `test=(X, Y)` when given) for classification
-targets.
+Python number). JAX's arrays are immutable: its steps replace the dict's entries instead. The
+history holds, per epoch, the mean minibatch loss and the accuracy on the training set (and on
+`test=(X, Y)` when given) for classification targets.
 """
 
 from __future__ import annotations
