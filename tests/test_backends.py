@@ -66,6 +66,15 @@ def specs():
     ]
 
 
+def fewer_specs():
+    """Every activation and every loss once (and the layers): what the slower tests run."""
+    out = [f"3-4-2 {act} {act} mse" for act in sorted(ACTIVATIONS)]
+    for loss in sorted(LOSSES):
+        output = getattr(LOSSES[loss], "probabilities_from", None) or "tanh"
+        out.append(f"3-4-2 tanh {output} {loss}")
+    return out + specs()[-5:]
+
+
 def relative(a, b) -> float:
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
     scale = float(np.max(np.abs(b))) if b.size else 0.0
@@ -220,3 +229,40 @@ def test_numpy_module_is_unchanged_by_the_backend_table():
     assert "np.where(Z1 > 0, Z1, np.expm1(np.minimum(Z1, 0)))" in source
     module = load_source(source)
     assert hasattr(module, "train_step") and hasattr(module, "loss_and_grads")
+
+
+def test_cupy_module_runs_on_a_numpy_stand_in(monkeypatch):
+    """CuPy needs a GPU; its module is NumPy's spelled `cp.` (with out= buffers, cp.amax and
+    cp.sum for the reductions, cupyx's erf), so NumPy standing in for CuPy runs every line of
+    it here: a misspelling would raise. The real thing: benchmarks/gpu_check.sh."""
+    import math
+    import types
+
+    fake = types.ModuleType("cupy")
+    for name in dir(np):
+        if not name.startswith("__"):
+            setattr(fake, name, getattr(np, name))
+    fake.cuda = types.SimpleNamespace(Device=lambda i=0: __import__("contextlib").nullcontext())
+    special = types.ModuleType("cupyx.scipy.special")
+    special.erf = lambda x: np.frompyfunc(math.erf, 1, 1)(x).astype(x.dtype)
+    cupyx = types.ModuleType("cupyx")
+    cupyx.scipy = types.ModuleType("cupyx.scipy")
+    cupyx.scipy.special = special
+    for name, module in [("cupy", fake), ("cupyx", cupyx), ("cupyx.scipy", cupyx.scipy),
+                         ("cupyx.scipy.special", special)]:
+        monkeypatch.setitem(sys.modules, name, module)
+    for spec in fewer_specs():
+        ref = sn.compile(spec)
+        module = load_source(sn.codegen(spec, backend="cupy"))
+        params, X, Y = draw(ref.network, ref, 0, 5)
+        L0, g0 = ref.loss_and_grads(params, X, Y)
+        L1, g1 = module.loss_and_grads({k: v.copy() for k, v in params.items()}, X, Y)
+        assert relative(L1, L0) <= 1e-12, spec
+        p = module.init_params(0)
+        p.update({k: v.copy() for k, v in params.items()})
+        p_ref = {k: v.copy() for k, v in params.items()}
+        for _ in range(2):
+            assert relative(module.train_step(p, X, Y, 0.1),
+                            ref.module.train_step(p_ref, X, Y, 0.1)) <= 1e-12, spec
+        for k in p_ref:
+            assert relative(p[k], p_ref[k]) <= 1e-12, (spec, k)

@@ -509,7 +509,7 @@ def _asarray_function(xp) -> str:
                 "    device = getattr(where, \"device\", where)",
                 "    if device is None:",
                 "        return cp.asarray(a)",
-                "    with cp.cuda.Device(device):",
+                "    with cp.cuda.Device(getattr(device, \"id\", device)):",
                 "        return cp.asarray(a)"]
     return "\n".join(["def _asarray(a, where=None):", *body])
 
