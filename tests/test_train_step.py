@@ -98,7 +98,7 @@ def test_batch_sizes_and_dtypes_share_one_module():
 def test_the_step_is_lowered_into_buffers_and_allocates_nothing_after_the_first_call():
     model = sn.compile("784-128-10 relu softmax_ce")
     source = model.source[model.source.index("def train_step"):]
-    assert "np.matmul(X, W1, out=Z1)" in source
+    assert "np.dot(X, W1, out=Z1)" in source
     assert "np.subtract(W1, dW1, out=W1)" in source  # the update, in place
     assert "* (lr / B)" not in source.split("# δ2")[0]  # lr enters at the seed only
     params = model.init(0)

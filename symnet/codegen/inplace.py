@@ -6,7 +6,7 @@ same text, read back with `ast`), each computed into an array allocated once per
 dtype and reused at every call (`out=`):
 
     Z1 = X @ W1 + b1          →   Z1 = _b0
-                                  np.matmul(X, W1, out=Z1)
+                                  np.dot(X, W1, out=Z1)
                                   np.add(Z1, b1, out=Z1)
 
 An expression tree is computed bottom-up: an operand that is itself an array-valued operation is
@@ -70,7 +70,7 @@ def _broadcast(*shapes):
     return tuple(out)
 
 
-@dataclass
+@dataclass(eq=False)  # identity: two buffers of one shape are still two buffers
 class _Buffer:
     name: str
     shape: tuple
@@ -90,21 +90,29 @@ class Lowering:
 
     def __init__(self, xp: str, env: dict[str, Info]):
         self.xp = xp
+        # NumPy's dot (BLAS, for 2-D and 1-D operands into a C-contiguous `out` of the exact
+        # dtype, which every buffer is) dispatches faster than the matmul ufunc, same numbers
+        self.matmul = "np.dot" if xp == "np" else f"{xp}.matmul"
         self.env = dict(env)  # name → Info
         self.buffers: list[_Buffer] = []
         self.free: list[_Buffer] = []
         self.pins: dict[str, set[str]] = {}  # name → the buffers its value may live in
+        self._pinned: dict[str, int] = {}  # buffer name → how many live names pin it
+        self._by_name: dict[str, _Buffer] = {}
+        self._free_names: set[str] = set()
         self.lines: list[str] = []
         self._scratch: list[_Buffer] = []
 
     # ── buffers ──
     def take(self, shape, kind) -> _Buffer:
-        for b in self.free:
+        for i, b in enumerate(self.free):
             if b.shape == shape and b.kind == kind:
-                self.free.remove(b)
+                del self.free[i]
+                self._free_names.discard(b.name)
                 return b
         b = _Buffer(f"_b{len(self.buffers)}", shape, kind)
         self.buffers.append(b)
+        self._by_name[b.name] = b
         return b
 
     def ones(self, shape) -> str:
@@ -114,6 +122,7 @@ class Lowering:
                 return b.name
         b = _Buffer(f"_b{len(self.buffers)}", shape, "1")
         self.buffers.append(b)
+        self._by_name[b.name] = b
         return b.name
 
     def scratch(self, shape, kind) -> str:
@@ -121,15 +130,30 @@ class Lowering:
         self._scratch.append(b)
         return b.name
 
+    def pin(self, name: str, buffers: set[str]):
+        """`name`'s value may live in `buffers`: they stay taken while `name` is live."""
+        self.pins[name] = buffers
+        for b in buffers:
+            self._pinned[b] = self._pinned.get(b, 0) + 1
+
     def release(self, names):
-        """Names that are dead: their buffers return to the pool if no live name pins them."""
+        """Names that are dead: their buffers return to the pool if no live name pins them;
+        so do this statement's scratch buffers."""
         for n in names:
-            self.pins.pop(n, None)
-        pinned = set().union(*self.pins.values()) if self.pins else set()
-        for b in self.buffers:
-            if (b not in self.free and b.name not in pinned and b not in self._scratch
-                    and b.kind != "1"):
-                self.free.append(b)
+            for b in self.pins.pop(n, ()):
+                self._pinned[b] -= 1
+                if not self._pinned[b]:
+                    del self._pinned[b]
+                    self._give_back(self._by_name[b])
+        for b in self._scratch:
+            if b.name not in self._pinned:
+                self._give_back(b)
+        self._scratch = []
+
+    def _give_back(self, b: _Buffer):
+        if b.kind != "1" and b.name not in self._free_names:
+            self.free.append(b)
+            self._free_names.add(b.name)
 
     def mentioned_buffers(self, text: str) -> set[str]:
         out = set()
@@ -288,7 +312,7 @@ class Lowering:
         if isinstance(n, ast.BinOp) and isinstance(n.op, ast.MatMult):
             a, b = self.value(n.left), self.value(n.right)
             o = target()
-            self.lines.append(f"{xp}.matmul({a}, {b}, out={o})")
+            self.lines.append(f"{self.matmul}({a}, {b}, out={o})")
             return o
         if isinstance(n, ast.BinOp):
             fn = _BINOP.get(type(n.op)) or _LOGIC[type(n.op)]
@@ -321,11 +345,11 @@ class Lowering:
                 # small arrays NumPy's reduction machinery costs more than the arithmetic.
                 if kw["axis"] == "0" and keep == "False":
                     ones = self.ones((si.shape[0],))
-                    self.lines.append(f"{xp}.matmul({ones}, {src}, out={o})")
+                    self.lines.append(f"{self.matmul}({ones}, {src}, out={o})")
                     return o
                 if kw["axis"] == "1" and keep == "True":
                     ones = self.ones((si.shape[1], 1))
-                    self.lines.append(f"{xp}.matmul({src}, {ones}, out={o})")
+                    self.lines.append(f"{self.matmul}({src}, {ones}, out={o})")
                     return o
             if xp == "np":
                 ufunc = "add" if n.func.attr == "sum" else "maximum"
@@ -382,21 +406,19 @@ class Lowering:
             except _Opaque:
                 lowered = False
             if lowered:
-                self.pins[target] = {buf.name}
+                self.pin(target, {buf.name})
             else:
                 del self.lines[mark - 1:]
-                self.free.append(buf)
+                self._give_back(buf)
         if not lowered:
             text = self.rebuild(node)
             self.lines.append(f"{target} = {text}")
-            self.pins[target] = self.mentioned_buffers(text)
+            self.pin(target, self.mentioned_buffers(text))
         self.env[target] = i if i is not None else Info(None, "f")
-        self._scratch = []
         self.release(dead)
 
     def line(self, text: str, dead=()):
         self.lines.append(text)
-        self._scratch = []
         self.release(dead)
 
 

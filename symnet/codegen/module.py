@@ -315,22 +315,26 @@ def printed_blocks(d, backend="numpy"):
 # ── the fused training step ────────────────────────────────────────────────────────────────
 
 
+def _mentions(e, syms) -> bool:
+    return bool(e.atoms(sp.MatrixSymbol) & syms)
+
+
 def _linear(e, syms) -> bool:
     """Whether matrix expression `e` is a sum of terms each linear in exactly one of `syms`
     (so that scaling every one of them by lr scales `e` by lr)."""
     if e in syms:
         return True
-    if not e.has(*syms):
+    if not _mentions(e, syms):
         return False
     if isinstance(e, sp.MatAdd | sp.Add):
         return all(_linear(t, syms) for t in e.args)
     if isinstance(e, sp.MatMul | sp.HadamardProduct | sp.Mul):
-        having = [a for a in e.args if a.has(*syms)]
+        having = [a for a in e.args if _mentions(a, syms)]
         return len(having) == 1 and _linear(having[0], syms)
     if isinstance(e, sp.Transpose | SumEntries):
         return _linear(e.args[0], syms)
     if isinstance(e, Elementwise):
-        having = [k for k, op in enumerate(e.operands) if op.has(*syms)]
+        having = [k for k, op in enumerate(e.operands) if _mentions(op, syms)]
         if len(having) != 1 or not _linear(e.operands[having[0]], syms):
             return False
         args = [sp.Dummy(f"a{k}", real=True) for k in range(len(e.operands))]
@@ -343,7 +347,7 @@ def _seeds(backward) -> tuple[set[str], bool]:
     """(names of the backward equations computed from no other backward quantity, whether
     every other backward equation is linear in the backward quantities)."""
     syms = {eq.lhs for eq in backward}
-    seeds = {eq.name for eq in backward if not eq.rhs.has(*syms)}
+    seeds = {eq.name for eq in backward if not _mentions(eq.rhs, syms)}
     linear = all(_linear(eq.rhs, syms) for eq in backward if eq.name not in seeds)
     return seeds, linear
 
@@ -405,11 +409,15 @@ def _train_step_function(d, full, params, xp, norms, guard, net) -> str:
     for n in names_in("\n".join(update_post)) | {"L"} | kept:
         if n in defined:
             last_use[n] = end
+    dying = {}
+    for n, j in last_use.items():
+        if n not in grad_of.values():
+            dying.setdefault(j, []).append(n)
     for i, s in enumerate(statements):
         code = s.code
         if scaled and s.target in seeds:
             code = seed_scaled(code, low)
-        dead = [n for n, j in last_use.items() if j == i and n not in grad_of.values()]
+        dead = dying.get(i, [])
         low.statement(s.target, code, s.comment, dead)
         for p in updates_after.get(i, ()):
             g = grad_of[p]
