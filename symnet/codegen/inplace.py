@@ -12,9 +12,9 @@ dtype and reused at every call (`out=`):
 An expression tree is computed bottom-up: an operand that is itself an array-valued operation is
 computed into the destination when it has the destination's shape (element-wise operations may
 write over their own input), else into a scratch array; sums along one axis of a matrix are
-products with a column of ones (BLAS; NumPy's reductions cost more than the arithmetic on
-small arrays); names, constants, `W.T` and
-`b[:, None]` are used as they are. A buffer is reused by a later statement once no live name
+products with a column of ones, and a total a dot product with ones (BLAS: NumPy's reductions
+cost more than the arithmetic on small arrays); names, constants, `W.T` and `b[:, None]` are
+used as they are. A buffer is reused by a later statement once no live name
 refers to it (a name computed by anything this module does not lower, or as a view, keeps every
 buffer its code mentions). What is not lowered (helpers such as σ, `.sum().reshape(1)`) runs as
 printed, allocating as before: slower, never wrong.
@@ -287,6 +287,14 @@ class Lowering:
         """Code for `n`'s value after emitting the lines that compute it (into `dest` if
         given and possible: the caller compares the result with `dest`)."""
         i = self.info(n)
+        if (i is not None and i.shape == () and isinstance(n, ast.Call) and not n.args
+                and not n.keywords and isinstance(n.func, ast.Attribute)
+                and n.func.attr == "sum"):
+            si = self.info(n.func.value)
+            if si is not None and si.kind == "f" and si.shape:
+                # the total of an array: a dot product with ones (BLAS), cheaper than a
+                # reduction for small arrays
+                return f"{self.xp}.vdot({self.value(n.func.value)}, {self.ones(si.shape)})"
         if i is None or i.shape == () or i.kind == "s" or self.simple(n):
             return self.rebuild(n)
         out = dest
