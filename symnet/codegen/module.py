@@ -1,7 +1,7 @@
 """The text of a generated module: a network's training functions in plain NumPy.
 
-`module_source(net, dtype)` prints the derivation's equations with `codegen.NumPyCodePrinter`
-into six functions that need only NumPy:
+`module_source(net, dtype, backend)` prints the derivation's equations with
+`codegen.NumPyCodePrinter` into functions that need only NumPy (or the backend's library):
 
     init_params(seed)              He-normal W before ReLU-like activations, Glorot otherwise
     init_state()                   BatchNorm's running statistics ({} without BatchNorm)
@@ -12,8 +12,15 @@ into six functions that need only NumPy:
                                    L and {name: ∂L/∂name}, forward intermediates reused; with
                                    a state, BatchNorm's running statistics are updated
     _targets(X, Y)                 Y as (B, n_out): 1-D targets, class labels; else ValueError
-    sgd_step(params, grads, lr)    θ ← θ − lr ∂L/∂θ in place
-    train(params, X, Y, …)         minibatch SGD, shuffled each epoch
+    sgd_step(params, grads, lr)    θ ← θ − lr ∂L/∂θ in place (JAX: returns the new params)
+    train_step(params, X, Y, lr)   forward, loss, backward and update in one function: L, with
+                                   params updated in place (NumPy, CuPy: into preallocated
+                                   arrays, codegen.inplace; PyTorch: sub_; JAX: jax.jit, pure,
+                                   returns (new params, L))
+    train(params, X, Y, …)         minibatch SGD (train_step), shuffled each epoch
+
+`backend` ("numpy", "jax", "torch", "cupy"; codegen.backends) prints the same equations for
+another array library.
 
 Each equation's Unicode form is the comment above the line computing it, and the module's
 docstring is the whole derivation. `symnet.compile` executes exactly this text.
