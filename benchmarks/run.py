@@ -6,9 +6,12 @@
 
 Sections (each also runs alone: --only step,memory):
 
-  step      one training step (loss, gradients, SGD update) of the generated NumPy code, a clean
-            hand-written NumPy step, PyTorch eager on the CPU (when torch is installed), and the
-            step's matrix products alone (the floor no NumPy step can beat); float32, float64
+  step      one training step (loss, gradients, SGD update) of the generated NumPy code (the
+            fused train_step), a clean hand-written NumPy step, PyTorch eager on the CPU (when
+            torch is installed), and the step's matrix products alone (the floor no NumPy step
+            can beat); float32, float64
+  backends  symnet's step on each installed backend (numpy, jax, torch) against PyTorch eager
+            autograd and jax.grad of the same network (bench_backends.py)
   api       the checked API model.loss_and_grads (validation, then the generated step) against
             the raw generated step (bench_api.py); issue 14's target: ≤ 1.10×
   memory    peak memory allocated during one step (tracemalloc), generated vs hand-written
@@ -30,7 +33,7 @@ import argparse
 import os
 import sys
 
-SECTIONS = ("step", "api", "memory", "symbolic", "explicit", "checker", "conv")
+SECTIONS = ("step", "backends", "api", "memory", "symbolic", "explicit", "checker", "conv")
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--quick", action="store_true", help="fewer repeats and sizes")
 parser.add_argument("--only", default=",".join(SECTIONS),
@@ -44,6 +47,9 @@ parser.add_argument("--force", action="store_true", help="overwrite the --output
 args = parser.parse_args()
 for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[var] = str(args.threads)
+if args.threads == 1:  # XLA's CPU backend: one thread for its Eigen kernels and its ops
+    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen="
+                               "false intra_op_parallelism_threads=1").strip()
 
 import platform  # noqa: E402
 import re  # noqa: E402
@@ -57,6 +63,7 @@ ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench_api  # noqa: E402  (the checked API against the raw step)
+import bench_backends  # noqa: E402  (each backend's step, PyTorch autograd, jax.grad)
 import bench_conv  # noqa: E402  (the hand-written CNN)
 import bench_step  # noqa: E402  (the hand-written steps)
 import bench_verify  # noqa: E402  (the hand-written MLP that verify checks)
@@ -224,7 +231,8 @@ def setup(sizes_text, batch, dtype):
 def step_section() -> str:
     head = ["network", "batch", "dtype", "generated (ms)", "hand-written (ms)"]
     head += ["PyTorch eager (ms)"] * bool(torch) + ["matmul floor (ms)", "gen / hand"]
-    head += ["gen / torch"] * bool(torch) + ["gen / floor", "GFLOP/s (gen)"]
+    head += ["gen / torch"] * bool(torch) + ["gen / floor", "gen − floor (ms)",
+                                             "GFLOP/s (gen)"]
     rows = []
     for sizes_text, batch in STEP_CONFIGS:
         big = sizes_text.startswith("784-1024")
@@ -233,10 +241,8 @@ def step_section() -> str:
             gen_p, hand_p = model.init(0), model.init(0)
             gen, hand = model.module, bench_step.HAND[len(sizes) - 1]
 
-            def generated(gen=gen, p=gen_p, X=X, Y=Y):
-                L, grads = gen.loss_and_grads(p, X, Y)
-                gen.sgd_step(p, grads, LR)
-                return L
+            def generated(gen=gen, p=gen_p, X=X, Y=Y):  # the fused step
+                return gen.train_step(p, X, Y, LR)
 
             steps = {"generated": generated,
                      "hand": lambda h=hand, p=hand_p, X=X, Y=Y: h(p, X, Y, LR)}
@@ -258,18 +264,23 @@ def step_section() -> str:
             if torch:  # (without PyTorch its column is left out)
                 row.append(f"{ratio(times, 'generated', 'torch'):.2f}")
             row += [f"{ratio(times, 'generated', 'floor'):.2f}",
+                    f"{(t['generated'] - t['floor']) * 1e3:.3g}",
                     f"{flops / t['generated'] / 1e9:.1f}"]
             rows.append(row)
             say("  " + " | ".join(map(str, row)))
     return "\n".join([
         "Median time of one training step (forward, loss, all gradients, SGD update); ReLU "
-        "hidden layers, softmax cross-entropy on logits. *hand-written*: the clean NumPy step of "
+        "hidden layers, softmax cross-entropy on logits. *generated*: the module's fused "
+        "`train_step` (one function, computed into preallocated arrays, the update folded into "
+        "the backward pass: codegen/inplace.py). *hand-written*: the clean NumPy step of "
         "`bench_step.py`; *PyTorch eager*: `nn.Sequential` + `F.cross_entropy` + "
         "`optim.SGD`; *matmul floor*: the step's matrix products alone into preallocated "
         "arrays. All start from the same parameters and are checked to give the same first "
         "loss. Ratios are medians over rounds of the two times in the same round: on a loaded "
-        "machine they are steadier than the ratio of two columns. GFLOP/s: the step's "
-        "matrix-product flops per second of the generated step.", "",
+        "machine they are steadier than the ratio of two columns. *gen − floor*: what the "
+        "step spends outside the matrix products (element-wise work, reductions, the update, "
+        "and NumPy's per-call overhead, which dominates at the small sizes). GFLOP/s: the "
+        "step's matrix-product flops per second of the generated step.", "",
         table(head, rows)])
 
 
@@ -287,6 +298,58 @@ def peak_bytes(step) -> int:
         return tracemalloc.get_traced_memory()[1] - base
     finally:
         tracemalloc.stop()
+
+
+BACKEND_CONFIGS = [((64, 32, 10), 32), ((784, 128, 10), 64), ((784, 256, 256, 10), 256)]
+
+
+def backends_section() -> str:
+    import importlib.util
+
+    have = {b: importlib.util.find_spec(b) is not None for b in ("jax", "torch")}
+    names = ["numpy"] + [b for b in ("jax", "torch") if have[b]]
+    head = ["network", "batch", "dtype", *(f"symnet {b} (ms)" for b in names)]
+    head += ["PyTorch autograd (ms)"] * have["torch"] + ["jax.grad (ms)"] * have["jax"]
+    head += [f"symnet {b} / PyTorch" for b in names] * have["torch"]
+    head += ["symnet jax / jax.grad"] * have["jax"]
+    rows = []
+    configs = BACKEND_CONFIGS if QUICK else [*BACKEND_CONFIGS, ((784, 1024, 1024, 10), 1024)]
+    for sizes, batch in configs:
+        for dtype in (np.float32, np.float64):
+            X, Y, labels = bench_backends.data(sizes, batch, dtype)
+            steps = {f"symnet {b}": bench_backends.symnet_step(b, sizes, X, Y, dtype)
+                     for b in names}
+            if have["torch"]:
+                steps["PyTorch autograd"] = bench_backends.torch_autograd_step(sizes, X, labels,
+                                                                              dtype)
+            if have["jax"]:
+                steps["jax.grad"] = bench_backends.jax_grad_step(sizes, X, Y, dtype)
+            bench_backends.first_losses_agree(steps, 1e-3 if dtype == np.float32 else 1e-9)
+            big = sizes[1] >= 1024
+            repeats = (5 if big else 41) if QUICK else (9 if big else 101)
+            times = bench_backends.interleaved(steps, repeats, 0.002)
+            t = {k: median(v) for k, v in times.items()}
+            row = [f"{'-'.join(map(str, sizes))}", batch, np.dtype(dtype).name,
+                   *(f"{t[k] * 1e3:.3g}" for k in steps)]
+            if have["torch"]:
+                row += [f"{ratio(times, f'symnet {b}', 'PyTorch autograd'):.2f}" for b in names]
+            if have["jax"]:
+                row.append(f"{ratio(times, 'symnet jax', 'jax.grad'):.2f}")
+            rows.append(row)
+            say("  " + " | ".join(map(str, row)))
+    return "\n".join([
+        "One training step (forward, loss, all gradients, SGD update) of the same network "
+        "from the same parameters and batch, on this CPU with one thread (BLAS, PyTorch "
+        "and XLA: `--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1`). "
+        "*symnet numpy/jax/torch*: the generated `train_step` of each backend (symnet's "
+        "derived backward pass printed for that library; JAX's compiled by `jax.jit`). "
+        "*PyTorch autograd*: `nn.Sequential` + `F.cross_entropy` + `loss.backward()` + "
+        "`optim.SGD`, eager. *jax.grad*: the network in jax.numpy, `jax.value_and_grad` and "
+        "the update under `jax.jit`. The first losses are checked to agree. The machine is "
+        "shared: the steps run interleaved (every one once per round, in rotating order) and "
+        "the table gives medians of the rounds; ratios are medians of per-round ratios. "
+        "benchmarks/gpu_check.sh gives the same table on a GPU.", "",
+        table(head, rows)])
 
 
 def api_section() -> str:
@@ -316,7 +379,7 @@ def memory_section() -> str:
             gen, hand = model.module, bench_step.HAND[len(sizes) - 1]
 
             def generated(gen=gen, p=gen_p, X=X, Y=Y):
-                gen.sgd_step(p, gen.loss_and_grads(p, X, Y)[1], LR)
+                gen.train_step(p, X, Y, LR)
 
             g = peak_bytes(generated)
             h = peak_bytes(lambda hand=hand, p=hand_p, X=X, Y=Y: hand(p, X, Y, LR))
@@ -329,7 +392,10 @@ def memory_section() -> str:
             say("  " + " | ".join(map(str, row)))
     return "\n".join([
         "Peak memory allocated during one training step (tracemalloc, which sees NumPy's "
-        "array allocations), above what was live before it. For scale: the size of the "
+        "array allocations), above what was live before it, after a first step: the generated "
+        "`train_step` computes into arrays it allocated at that first step (about the size of "
+        "the parameters and of the layers' outputs, kept between steps), so it allocates "
+        "almost nothing. For scale: the size of the "
         "parameters (the gradients take as much again) and of one copy of every layer's output "
         "(B × Σ widths).", "",
         table(["network", "batch", "dtype", "generated (MiB)", "hand-written (MiB)",
@@ -543,7 +609,9 @@ def conv_section() -> str:
         f"target: generated ≤ 1.2× hand-written.", "", table(list(bench_conv.HEAD), rows)])
 
 
-TITLES = {"step": "Training step", "api": "The checked API against the raw generated step",
+TITLES = {"step": "Training step",
+          "backends": "Backends: symnet's step against PyTorch autograd and jax.grad",
+          "api": "The checked API against the raw generated step",
           "memory": "Peak memory of a training step",
           "symbolic": "Derivation and code generation against depth and width",
           "explicit": "Explicit (per-weight) mode: the largest network in 10 s",

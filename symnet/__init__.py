@@ -12,7 +12,8 @@ from .checking.frameworks import verify_function
 from .checking.layer import verify_layer
 from .checking.report import ParamResult, Report
 from .checking.verify import verify
-from .codegen.model import Model, compile
+from .codegen.build import compile
+from .codegen.model import Model
 from .codegen.module import codegen
 from .derivation.chain import Derivation, Equation, derive
 from .errors import DataError, ShapeError, SpecError, SymnetError

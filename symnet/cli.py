@@ -98,6 +98,8 @@ def _codegen_arguments(p):
     p.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
     p.add_argument("--dtype", choices=("float64", "float32"), default="float64",
                    help="dtype of the parameters init_params makes (default float64)")
+    p.add_argument("--backend", choices=("numpy", "jax", "torch", "cupy"), default="numpy",
+                   help="the array library the module computes with (default numpy)")
 
 
 @command("codegen", "generate a standalone NumPy module: forward, loss, gradients, training")
@@ -106,12 +108,13 @@ def _codegen(args) -> int:
     from .codegen.module import codegen
     from .files import write_file
 
-    source = codegen(_network(args.spec), dtype=args.dtype)
+    source = codegen(_network(args.spec), dtype=args.dtype, backend=args.backend)
     if args.output is None:
         print(source, end="")
     else:
         path = write_file(args.output, source, force=args.force)
-        print(f"wrote {path} ({source.count(chr(10))} lines; needs only NumPy)")
+        needs = "only NumPy" if args.backend == "numpy" else f"NumPy and {args.backend}"
+        print(f"wrote {path} ({source.count(chr(10))} lines; needs {needs})")
     return 0
 
 
@@ -141,7 +144,7 @@ def _train_arguments(p):
 @command("train", "train a network on a dataset with the generated NumPy code")
 @arguments(_train_arguments)
 def _train(args) -> int:
-    from .codegen.model import compile
+    from .codegen.build import compile
     from .errors import DataError, ShapeError
     from .files import check_output, write_output
     from .nn.spec import describe
@@ -304,6 +307,9 @@ def _check_arguments(p):
     p.add_argument("--batch", type=int, default=4, help="samples in the random batch (default 4)")
     p.add_argument("--dtype", choices=("float64", "float32"), default="float64",
                    help="dtype of the generated code checked (default float64)")
+    p.add_argument("--backend", choices=("numpy", "jax", "torch", "cupy"), default="numpy",
+                   help="check this backend's generated code against NumPy's and finite "
+                        "differences (default numpy: against the exact derivation)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
 
 
@@ -315,7 +321,7 @@ def _check(args) -> int:
 
     net = _network(args.spec)
     _check_memory(net, args.batch)
-    report = check(net, seed=args.seed, batch=args.batch, dtype=args.dtype)
+    report = check(net, seed=args.seed, batch=args.batch, dtype=args.dtype, backend=args.backend)
     print(report.to_json(indent=2) if args.json else report)
     return 0 if report.ok else 1
 

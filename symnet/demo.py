@@ -15,7 +15,7 @@ EPOCHS, LR = 2000, 2.0  # full-batch SGD; reaches 100% on XOR from every seed we
 
 
 def run(spec: str = SPEC, seed: int = 0, out=print) -> int:
-    from .codegen.model import compile
+    from .codegen.build import compile
     from .derivation.chain import derive
     from .nn.spec import parse
     from .training.datasets import xor

@@ -9,7 +9,7 @@ import pytest
 
 from symnet.checking.mutants import mutants
 from symnet.cli import main
-from symnet.codegen.model import compile as real_compile
+from symnet.codegen.build import compile as real_compile
 
 # A user's file: a two-layer tanh MLP with MSE averaged over all entries (symnet's mse).
 USER = '''

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 import symnet as sn
 from symnet.cli import main
-from symnet.codegen.model import compile
+from symnet.codegen.build import compile
 from symnet.codegen.module import codegen
 from symnet.files import write_file
 from symnet.nn.layers import ACTIVATIONS

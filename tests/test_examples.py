@@ -17,10 +17,11 @@ ROOT = Path(__file__).resolve().parent.parent
 HAS_SKLEARN = importlib.util.find_spec("sklearn") is not None
 
 
-def run(name, timeout=60):
+def run(name, timeout=60, args=(), **environ):
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-        filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])), PYTHONIOENCODING="utf-8")
-    done = subprocess.run([sys.executable, f"examples/{name}.py"], cwd=ROOT, env=env,
+        filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])), PYTHONIOENCODING="utf-8",
+               **environ)
+    done = subprocess.run([sys.executable, f"examples/{name}.py", *args], cwd=ROOT, env=env,
                           capture_output=True, text=True, encoding="utf-8", timeout=timeout)
     assert done.returncode == 0, done.stderr
     assert "Warning" not in done.stderr, done.stderr
@@ -29,7 +30,7 @@ def run(name, timeout=60):
 
 def test_every_example_is_tested():
     tested = {"print_equations", "digits_standalone", "find_the_bug", "custom_activation",
-              "cnn_digits", "residual_mlp", "sine_phase_rnn"}
+              "cnn_digits", "residual_mlp", "sine_phase_rnn", "jax_data_parallel"}
     assert {p.stem for p in (ROOT / "examples").glob("*.py")} <= tested
 
 
@@ -96,3 +97,21 @@ def test_sine_phase_rnn():
     assert "δ1 = [(∂L/∂S1[t] + δ1[t+1] Wh1ᵀ) ⊙ tanh′(Z1[t])]ₜ₌T…₁" in out
     assert "check of the same network at T = 3: ok" in out
     assert float(out.split("test accuracy after 15 epochs: ")[1].split("%")[0]) > 90
+
+
+def test_jax_data_parallel():
+    """The generated JAX step, data-parallel over 4 host CPU devices (gradients averaged by
+    jax.lax.pmean under shard_map), equals single-device training on the whole batch."""
+    if importlib.util.find_spec("jax") is None:
+        out = run("jax_data_parallel")
+        assert out.startswith("skipped:") and "JAX" in out
+        return
+    out = run("jax_data_parallel", timeout=240,
+              args=["--spec", "8-16-4 tanh softmax_ce", "--batch", "64", "--steps", "3",
+                    "--dtype", "float64"],
+              XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu")
+    assert "4 device(s) ['cpu', 'cpu', 'cpu', 'cpu']" in out
+    assert "16 per device" in out
+    assert "ok: data-parallel steps equal single-device steps" in out
+    worst = float(out.split("single-device training ")[1].split()[0])
+    assert worst <= 1e-12

@@ -31,7 +31,7 @@ def failing(report):
     "2-3-1 relu sigmoid bce",
 ])
 def test_every_mutant_compiles_and_changes_some_gradient(text):
-    from symnet.codegen.model import compile
+    from symnet.codegen.build import compile
 
     d = derive(parse(text))
     suspects = Suspects.of(d)  # each mutant compiled once, as verify(net=…) uses them

@@ -11,7 +11,7 @@ from _cli import ROOT, cli, one_line_error
 
 import symnet as sn
 from symnet.cli import main
-from symnet.codegen.model import compile
+from symnet.codegen.build import compile
 from symnet.training import datasets
 from symnet.training.train import History, accuracy, plot
 

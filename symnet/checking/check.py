@@ -20,6 +20,11 @@ computed; one within a finite-difference step (or the dtype's rounding) of its k
 derivative there a convention, not a fact. The check notes it, with the convention symnet uses,
 and re-draws the parameters near the point until no pre-activation is that close.
 
+Another backend (`backend="jax" | "torch" | "cupy"`, codegen.backends): its generated loss and
+gradients are compared with the NumPy backend's at the same point (in float64 they must agree
+to 1e-12 relative: the same formulas, rounded differently), and with finite differences of its
+own loss.
+
 `Reference` is the truth of `verify(grads, net=…)`: see its docstring for why it is the generated
 code in float64 rather than the exact evaluation.
 """
@@ -31,7 +36,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..codegen.model import compile
+from ..codegen.backends import backend_of
+from ..codegen.build import compile
 from ..codegen.module import dtype_of
 from ..errors import DataError
 from ..nn.data import check_seed
@@ -64,6 +70,7 @@ class CheckReport(Report):
     seed: int = 0
     batch: int = 4
     comparisons: dict = field(default_factory=dict)  # label → Report
+    backend: str = "numpy"
 
     def _parts(self):
         labels = list(self.comparisons)
@@ -77,7 +84,10 @@ class CheckReport(Report):
             rows.append((r.name, "×".join(map(str, r.shape)) or "()", *cells))
         agree = " and ".join(("exact, generated", "finite-difference")) if len(labels) == 3 \
             else "generated and finite-difference"
-        title = (f"symnet check of `{self.network}` ({self.dtype}, batch {self.batch}, seed "
+        if self.backend != "numpy":
+            agree = f"{self.backend}, NumPy and finite-difference"
+        where = "" if self.backend == "numpy" else f"{self.backend}, "
+        title = (f"symnet check of `{self.network}` ({where}{self.dtype}, batch {self.batch}, seed "
                  f"{self.seed}): " + (f"{agree} gradients agree" if self.ok else
                                       f"{len(self.failures)} disagree"))
         after = [
@@ -109,14 +119,17 @@ def _relative(r) -> str:
 
 
 def check(net, *, seed: int = 0, batch: int = 4, dtype=np.float64, exact: bool | None = None,
-          n_directions: int = 3) -> CheckReport:
+          n_directions: int = 3, backend="numpy", device=None) -> CheckReport:
     """Compare exact, generated and finite-difference gradients of `net` (a Network, spec,
-    TOML path or Derivation) at random parameters and data; see the module docstring."""
+    TOML path or Derivation) at random parameters and data; with another `backend`, that
+    backend's against the NumPy backend's and finite differences. See the module docstring."""
     if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
         raise DataError(f"batch must be a positive integer, got {batch!r}")
     seed = check_seed(seed)
     d = _derivation(net)
     network = d.network
+    if backend_of(backend).name != "numpy":
+        return _check_backend(d, backend, device, seed, batch, dtype_of(dtype), n_directions)
     model = compile(d, dtype_of(dtype))
     params, X, Y = draw(network, model, seed, batch)
     masks = model.draw_masks(batch, seed=[seed, 2]) or None  # dropout: one fixed mask
@@ -155,6 +168,69 @@ def check(net, *, seed: int = 0, batch: int = 4, dtype=np.float64, exact: bool |
 
     return CheckReport(_merge(parts), sum(p.n_loss_evals for p in parts.values()), "three-way",
                        notes, n, describe(network), model.dtype.name, seed, batch, parts)
+
+
+BACKEND_RTOL = {np.dtype(np.float64): 1e-12, np.dtype(np.float32): 1e-4}
+
+
+def _check_backend(d, backend, device, seed, batch, dtype, n_directions) -> CheckReport:
+    """The backend's L and gradients against the NumPy backend's (same point, same dtype) and
+    against finite differences of the backend's own loss."""
+    from ..nn.spec import describe
+
+    name = backend_of(backend).name
+    ref = compile(d, dtype)
+    model = compile(d, dtype, backend=name, device=device)
+    params, X, Y = draw(d.network, ref, seed, batch)
+    notes: list[str] = []
+    params = _off_kinks(d, params, X, dtype, seed, notes)
+    to_np = model.to_numpy
+
+    def generated(p, X, Y):
+        return {k: to_np(v) for k, v in model.loss_and_grads(p, X, Y)[1].items()}
+
+    def loss(p, X, Y):
+        return to_np(model.loss(p, X, Y))[()]
+
+    label_np, label_fd = f"{name} vs NumPy", f"{name} vs finite differences"
+    parts = {label_np: _against_numpy(ref, model, params, X, Y, BACKEND_RTOL[dtype]),
+             label_fd: verify(generated, loss=loss, params=params, X=X, Y=Y, seed=seed,
+                              n_directions=n_directions, rounding=_MeasuredRounding(ref, X, Y))}
+    for label, part in parts.items():
+        notes += [f"{label}: {note}" for note in part.notes]
+    return CheckReport(_merge(parts), sum(p.n_loss_evals for p in parts.values()), "backend",
+                       notes, d.network.n_parameters, describe(d.network), dtype.name, seed,
+                       batch, parts, backend=name)
+
+
+def _against_numpy(ref, model, params, X, Y, rtol) -> Report:
+    """L and every gradient of `model` against the NumPy backend's `ref`: normwise relative
+    error max|a − b| / max|b| within `rtol`. An entry may also differ by the rounding error
+    measured for NumPy's code at the point (`_MeasuredRounding`): a gradient that is 0 by
+    cancellation (a bias right before BatchNorm) is rounding noise in both, of any relative
+    size."""
+    L0, g0 = ref.loss_and_grads(params, X, Y)
+    L1, g1 = model.loss_and_grads(params, X, Y)
+    rounding = _MeasuredRounding(ref, X, Y)
+    rows = []
+    for name, want, got in [("L", np.asarray(L0), model.to_numpy(L1)),
+                            *((k, g0[k], model.to_numpy(g1[k])) for k in g0)]:
+        got = np.asarray(got, dtype=np.float64).reshape(np.shape(want))
+        want = np.asarray(want, dtype=np.float64)
+        if not np.all(np.isfinite(got)):
+            rows.append(ParamResult(name, "nan", np.shape(want), diagnosis=f"{model.backend.name}"
+                                    " gives NaN or inf where NumPy is finite"))
+            continue
+        err = float(np.max(np.abs(got - want))) if want.size else 0.0
+        scale = float(np.max(np.abs(want))) if want.size else 0.0
+        rel = err / scale if scale else err
+        noise = 0.0 if name == "L" else rounding(params, name, ref.dtype)
+        ok = bool(np.all(np.abs(got - want) <= rtol * scale + 2 * noise))
+        rows.append(ParamResult(
+            name, "ok" if ok else "wrong", np.shape(want), err, rel, rtol, n_checks=want.size,
+            diagnosis="" if ok else f"{model.backend.name} and NumPy differ by {rel:.3g} "
+                                    f"relative (> {rtol:g})"))
+    return Report(rows, 0, "reference", [], sum(int(np.size(v)) for v in params.values()))
 
 
 def draw(network, model, seed: int, batch: int):

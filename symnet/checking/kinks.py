@@ -25,7 +25,6 @@ import sympy as sp
 
 from ..algebra.functions import x
 from ..algebra.matexpr import Elementwise
-from ..codegen.helpers import HELPERS
 from ..codegen.printer import Context, print_function
 
 MAX_LISTED = 3  # entries named per pre-activation in a note
@@ -180,7 +179,7 @@ def _generated(derivation, names, masks=None):
     function = _function("intermediates", "params, X",
                          "The pre-activations that feed kinked activations.", block, returns,
                          params, pre=pre)
-    helpers = "".join(HELPERS[h] + "\n\n" for h in HELPERS if h in context.helpers)
+    helpers = "".join(h.rstrip("\n") + "\n\n\n" for h in context.helper_functions())
     module = load_source(f"import numpy as np\n\n\n{helpers}{function}\n", "symnet_kinks")
     module.MASKS = masks
     return module.intermediates

@@ -180,7 +180,6 @@ class LayerReference:
 def _generated(d):
     """A NumPy function (params, X, Y) -> (L, output, {"X": dX, name: dname}) printed from
     derivation `d` by the code generator."""
-    from ..codegen.helpers import HELPERS
     from ..codegen.model import load_source
     from ..codegen.module import RESERVED, _function, probability_fns
     from ..codegen.printer import Context, print_function
@@ -193,7 +192,7 @@ def _generated(d):
     grads = ", ".join(['"X": dX', *(f'"{p}": d{p}' for p in params)])
     function = _function("reference", "params, X, Y", "L, the layer's output, the gradients.",
                          block, f"L, {out}, {{{grads}}}", params)
-    helpers = "".join(HELPERS[h] + "\n\n" for h in HELPERS if h in context.helpers)
+    helpers = "".join(h.rstrip("\n") + "\n\n\n" for h in context.helper_functions())
     module = load_source(f"import numpy as np\n\n\n{helpers}{function}\n", "symnet_layer_ref")
     return module.reference
 

@@ -450,7 +450,7 @@ class Suspects:
     _cache: dict = {}  # (repr(network), backward equations) → Suspects
 
     def __init__(self, derivation):
-        from ..codegen.model import compile
+        from ..codegen.build import compile
 
         self.mutants = mutants(derivation)
         self.models = [compile(m.derivation, np.float64) for m in self.mutants]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..codegen.model import compile
+from ..codegen.build import compile
 from ..derivation.chain import Derivation, derivation_of
 from ..errors import DataError, SpecError
 from ..nn.data import check_batch, check_params

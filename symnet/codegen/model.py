@@ -3,6 +3,12 @@
     model = sn.compile(net)                 # or a spec string, or a Derivation
     params = model.init(seed=0)
     loss, grads = model.loss_and_grads(params, X, Y)
+    loss = model.train_step(params, X, Y, lr=0.1)   # one SGD step, in place
+
+    model = sn.compile(net, backend="torch", device="cuda")   # or "jax", "cupy"
+
+With another backend (codegen.backends) the model is a `BackendModel` (codegen.backend_model):
+its methods take NumPy or that library's arrays and return that library's arrays.
 
 One code path: `compile` executes exactly the text `codegen` returns (`model.source`), under a
 file name registered with `linecache`, so tracebacks show the generated lines. The methods of
@@ -18,11 +24,11 @@ import copy
 import hashlib
 import linecache
 import math
+import numbers
 import types
 
 import numpy as np
 
-from ..derivation.chain import derivation_of, derive
 from ..errors import DataError
 from ..nn.data import (
     check_batch,
@@ -33,8 +39,7 @@ from ..nn.data import (
     has_batchnorm,
 )
 from ..nn.embedding import index_vocab
-from .module import dtype_of, generated
-from .validate import check_custom
+from .backends import BACKENDS
 
 # The fast path's NaN/inf test: Σ aᵢ² (BLAS, one pass, no temporary) is finite iff every entry
 # is, unless it overflows (|a| ≳ 1e154 in float64, 1e19 in float32): then the full check decides.
@@ -44,6 +49,9 @@ _sum = np.add.reduce
 
 class Model:
     """A network's generated forward, loss and gradient functions; see the module docstring."""
+
+    backend = BACKENDS["numpy"]  # the array library of the generated code (codegen.backends)
+    device = None  # NumPy computes on the CPU
 
     def __init__(self, derivation, dtype, source: str, module: types.ModuleType):
         self.derivation = derivation
@@ -152,6 +160,25 @@ class Model:
             return self.module.loss_and_grads(params, X, Y, **kwargs)
         return self.module.loss_and_grads(params, X, Y, state=self._state(state), **kwargs)
 
+    def train_step(self, params, X, Y, lr, state=None, masks=None):
+        """One step of gradient descent on the batch (X, Y), in place: θ ← θ − lr ∂L/∂θ for
+        every parameter in `params` (the dict's arrays are updated). Returns L, computed before
+        the update. The generated `train_step` (forward, loss, backward and update fused in one
+        function; see codegen.inplace) after the checks of `loss_and_grads`."""
+        checked, X, Y = self.check(params, X, Y)
+        if checked is not params:  # converted to the dtype: the caller's dict gets the arrays
+            params.update(checked)
+            checked = params
+        lr = _learning_rate(lr)
+        kwargs = self._with({}, masks, X.shape[0], X.dtype)
+        if state is not None:
+            kwargs["state"] = self._state(state)
+        return self.module.train_step(checked, X, Y, lr, **kwargs)
+
+    def to_numpy(self, a) -> np.ndarray:
+        """An array (or scalar) of the model's backend as a NumPy array."""
+        return to_numpy(a)
+
     def _state(self, state):
         shapes = self.module.STATE_SHAPES
         if not isinstance(state, dict) or set(state) != set(shapes):
@@ -159,10 +186,12 @@ class Model:
                             f"{sorted(shapes)}; got {type(state).__name__}"
                             + (f" with keys {sorted(state)}" if isinstance(state, dict) else ""))
         for k, shape in shapes.items():
-            a = state[k]
-            if not isinstance(a, np.ndarray) or a.shape != shape or a.dtype.kind != "f":
+            if not self._is_state_array(state[k], shape):
                 raise DataError(f"state[{k!r}] must be a float array of shape {shape}")
         return state
+
+    def _is_state_array(self, a, shape) -> bool:
+        return isinstance(a, np.ndarray) and a.shape == shape and a.dtype.kind == "f"
 
     def check(self, params, X, Y):
         """(params, X, Y) validated, with X and Y in the parameters' dtype.
@@ -255,34 +284,24 @@ def load_source(source: str, name: str = "symnet_generated") -> types.ModuleType
     return module
 
 
-def compile(net, dtype=np.float64, *, input_gradient: bool = False) -> Model:  # noqa: A001
-    """Generate and load the NumPy functions of `net` (Network, Derivation, spec or TOML path);
-    parameters from `model.init()` have `dtype` (float64 or float32). With
-    `input_gradient=True`, loss_and_grads also returns ∂L/∂X under the key "X".
-
-    The generated code of every custom activation (f, f′ and each ∂f/∂θ) is validated first:
-    read back into SymPy and proved equal to its formula (`validate.check_custom`; each
-    distinct formula once per process). A formula whose code is wrong, or that can be neither
-    proved nor confirmed at its branch points, is a SpecError, never a silently wrong model.
-    symnet's own activations and losses are validated by its test suite."""
-    dtype = dtype_of(dtype)
-    d = derivation_of(net)
-    if input_gradient and not any(eq.kind == "input" for eq in d.backward):
-        d = derive(d.network, input_gradient=True)
-    source, printed = generated(d, dtype, input_gradient)
-    check_custom(printed, custom_activations(d.network))
-    return Model(d, dtype, source, load_source(source))
+def to_numpy(a) -> np.ndarray:
+    """A NumPy array from an array of NumPy, JAX, PyTorch or CuPy (a scalar: a 0-d array)."""
+    if isinstance(a, np.ndarray | np.generic | float | int):
+        return np.asarray(a)
+    if hasattr(a, "detach"):  # torch
+        return a.detach().cpu().numpy()
+    if type(a).__module__.startswith("cupy"):
+        return a.get()
+    return np.asarray(a)
 
 
-def custom_activations(net) -> list:
-    """The network's custom activations (each once)."""
-    from ..nn.activation import CustomActivation
-
-    out = []
-    for layer in net.layers:
-        if isinstance(layer, CustomActivation) and layer not in out:
-            out.append(layer)
-    return out
+def _learning_rate(lr) -> float:
+    """lr as a float: a positive finite real number (NumPy scalars included)."""
+    ok = isinstance(lr, numbers.Real) and not isinstance(lr, bool | np.bool_)
+    value = float(lr) if ok else math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise DataError(f"lr must be a positive finite number, got {lr!r}")
+    return value
 
 
 class _FixedMasks:
@@ -309,3 +328,7 @@ class _FixedMasks:
 
     def forward(self, params, X, state=None, masks=None):
         return self._module.forward(params, X, state=state, masks=masks or self._for(X))
+
+    def train_step(self, params, X, Y, lr, state=None, masks=None):
+        return self._module.train_step(params, X, Y, lr, state=state,
+                                       masks=masks or self._for(X))

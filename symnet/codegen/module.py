@@ -1,7 +1,7 @@
 """The text of a generated module: a network's training functions in plain NumPy.
 
-`module_source(net, dtype)` prints the derivation's equations with `codegen.NumPyCodePrinter`
-into six functions that need only NumPy:
+`module_source(net, dtype, backend)` prints the derivation's equations with
+`codegen.NumPyCodePrinter` into functions that need only NumPy (or the backend's library):
 
     init_params(seed)              He-normal W before ReLU-like activations, Glorot otherwise
     init_state()                   BatchNorm's running statistics ({} without BatchNorm)
@@ -12,13 +12,21 @@ into six functions that need only NumPy:
                                    L and {name: ∂L/∂name}, forward intermediates reused; with
                                    a state, BatchNorm's running statistics are updated
     _targets(X, Y)                 Y as (B, n_out): 1-D targets, class labels; else ValueError
-    sgd_step(params, grads, lr)    θ ← θ − lr ∂L/∂θ in place
-    train(params, X, Y, …)         minibatch SGD, shuffled each epoch
+    sgd_step(params, grads, lr)    θ ← θ − lr ∂L/∂θ in place (JAX: returns the new params)
+    train_step(params, X, Y, lr)   forward, loss, backward and update in one function: L, with
+                                   params updated in place (NumPy, CuPy: into preallocated
+                                   arrays, codegen.inplace; PyTorch: sub_; JAX: jax.jit, pure,
+                                   returns (new params, L))
+    train(params, X, Y, …)         minibatch SGD (train_step), shuffled each epoch
     draw_masks(B, dtype, rng)      with Dropout only: fresh 0/1 masks; forward, loss and
                                    loss_and_grads then take masks= (fresh ones when not given;
                                    forward without masks is evaluation mode, dropout left out)
 
 With `input_gradient=True`, loss_and_grads also returns ∂L/∂X under the key "X".
+`backend` ("numpy", "jax", "torch", "cupy"; codegen.backends) prints the same equations for
+another array library (Dense stacks with activations, normalization and the losses; the layer
+families with their own operations — convolution, pooling, recurrent, attention, embedding —
+and dropout are generated for NumPy only).
 
 Each equation's Unicode form is the comment above the line computing it, and the module's
 docstring is the whole derivation. `symnet.compile` executes exactly this text.
@@ -31,14 +39,16 @@ import re
 import numpy as np
 
 from .._version import __version__
-from ..algebra.matexpr import Elementwise
+from ..algebra.matexpr import Elementwise, Op
 from ..derivation.chain import derivation_of, derive
 from ..errors import DataError, SpecError
 from ..nn.layers import Activation, Dense
+from ..nn.normalization import BatchNorm, LayerNorm
 from ..nn.spec import describe
-from .helpers import HELPERS
+from .backends import asarray_function, backend_of, targets_function
 from .logits import logit_domain
 from .printer import Context, comment_text, print_function
+from .train_step import train_step_function
 
 # Activations after which a layer's weights start He-normal (variance 2/n_in) rather than
 # Glorot-uniform: those that zero (or nearly zero) half their input, as ReLU does.
@@ -220,19 +230,22 @@ def _function(name, args, doc, block, returns, params, keep=(), pre=(), post=())
     return "\n".join(lines)
 
 
-def _init_function(net, shapes, dtype_name) -> str:
+def _init_function(net, shapes, dtype_name, xp) -> str:
     schemes, initial = init_scheme(net), _initial_values(net)
     custom = {}  # layers that say how their weights start (RNN: PyTorch's uniform)
     for layer, k in zip(net.layers, net.numbers):
         if hasattr(layer, "init_code"):
             custom.update(layer.init_code(k))
+    device = xp.name in ("jax", "torch", "cupy")
     lines = [
-        "def init_params(seed=0):",
+        "def init_params(seed=0" + (", device=None" if device else "") + "):",
         '    """Fresh parameters: W He-normal (std √(2/n_in)) before ReLU-like activations,',
         '    Glorot-uniform (limit √(6/(n_in + n_out))) otherwise; biases 0, normalization',
-        '    scales γ 1, learned scalars their declared starting value."""',
+        '    scales γ 1, learned scalars their declared starting value.'
+        + ('\n    Drawn by NumPy (the same values for every backend), then placed on `device`.'
+           if device else "") + '"""',
         "    rng = np.random.default_rng(seed)",
-        "    return {",
+        "    params = {" if device else "    return {",
     ]
     for name, shape in shapes.items():
         if name in custom:
@@ -256,57 +269,88 @@ def _init_function(net, shapes, dtype_name) -> str:
             value = f"np.zeros({shape}, dtype=DTYPE)"
         lines.append(f'        "{name}": {value},')
     lines.append("    }")
+    if device:
+        lines.append("    return {k: _asarray(v, device) for k, v in params.items()}")
     return "\n".join(lines)
 
 
-def _state_function(norms) -> str:
-    lines = ["def init_state():",
+def _state_function(norms, xp) -> str:
+    device = xp.name in ("jax", "torch", "cupy")
+    lines = ["def init_state(" + ("device=None" if device else "") + "):",
              '    """BatchNorm\'s running statistics (PyTorch\'s buffers), kept apart from '
              'params',
              '    so that no optimizer touches them: mean 0 and variance 1 to start."""',
-             "    return {"]
+             "    state = {" if device else "    return {"]
     for k, n, *_ in norms:
         lines += [f'        "running_mean{k}": np.zeros({n}, dtype=DTYPE),',
                   f'        "running_var{k}": np.ones({n}, dtype=DTYPE),']
     lines.append("    }")
+    if device:
+        lines.append("    return {k: _asarray(v, device) for k, v in state.items()}")
     return "\n".join(lines)
 
 
-def _sgd_function(params) -> str:
+def _sgd_function(params, xp) -> str:
+    if xp.functional:
+        lines = [
+            "def sgd_step(params, grads, lr):",
+            '    """One gradient-descent step θ − lr ∂L/∂θ: the new parameters (JAX arrays are',
+            '    immutable; `params` is left as it was)."""',
+            "    return {",
+            *(f'        "{p}": params["{p}"] - lr * grads["{p}"],' for p in params),
+            "    }",
+        ]
+        return "\n".join(lines)
     lines = [
+        *(["@torch.no_grad()"] if xp.name == "torch" else []),
         "def sgd_step(params, grads, lr):",
         '    """One gradient-descent step, in place: θ ← θ − lr ∂L/∂θ for every parameter."""',
     ]
-    lines += [f'    params["{p}"] -= lr * grads["{p}"]' for p in params]
+    if xp.name == "torch":
+        lines += [f'    params["{p}"].sub_(grads["{p}"], alpha=lr)' for p in params]
+    else:
+        lines += [f'    params["{p}"] -= lr * grads["{p}"]' for p in params]
     return "\n".join(lines)
 
 
-def _train_function(net, masks=()) -> str:
-    step = ("L, grads = loss_and_grads(params, X[batch], Y[batch], "
-            "masks=draw_masks(len(batch), X.dtype, rng))" if masks
-            else "L, grads = loss_and_grads(params, X[batch], Y[batch])")
+def _train_function(net, xp) -> str:
     per_batch = ("total += float(L) * len(batch)" if net.loss.reduction == "mean"
                  else "total += float(L)")
     epoch = "total / len(X)" if net.loss.reduction == "mean" else "total"
+    if xp.name == "numpy":
+        head = ["X = np.asarray(X, dtype=DTYPE)",
+                *(["X = X.reshape(X.shape[0], -1)"] if len(net.input_shape) > 1 else []),
+                "Y = _targets(X, np.asarray(Y)).astype(DTYPE, copy=False)"]
+        index = "batch = order[start:start + batch_size]"
+    else:
+        head = ["like = next(iter(params.values()))",
+                "X = _asarray(np.asarray(X, dtype=DTYPE), like)",
+                "Y = np.asarray(Y)",
+                "Y = _targets(X, _asarray(Y.astype(DTYPE) if Y.dtype.kind == \"f\" else Y, "
+                "like))"]
+        index = "batch = _asarray(order[start:start + batch_size], like)"
+    if xp.functional:
+        step = ["new, L = train_step(params, X[batch], Y[batch], lr)[:2]",
+                "params.update(new)"]
+    else:
+        step = ["L = train_step(params, X[batch], Y[batch], lr)"]
     body = [
-        "X = np.asarray(X, dtype=DTYPE)",
-        *(["X = X.reshape(X.shape[0], -1)"] if len(net.input_shape) > 1 else []),
-        "Y = _targets(X, np.asarray(Y)).astype(DTYPE, copy=False)",
+        *head,
         "rng = np.random.default_rng(seed)",
         "history = []",
         "for _ in range(epochs):",
         "    order = rng.permutation(len(X))",
         "    total = 0.0",
         "    for start in range(0, len(X), batch_size):",
-        "        batch = order[start:start + batch_size]",
-        f"        {step}",
-        "        sgd_step(params, grads, lr)",
+        f"        {index}",
+        *(f"        {line}" for line in step),
         f"        {per_batch}",
         f"    history.append({epoch})",
         "return history",
     ]
-    doc = ('    """Minibatch SGD on (X, Y), shuffled each epoch; updates `params` in place and '
-           'returns\n    the loss of each epoch (the mean of its minibatch losses)."""')
+    doc = ('    """Minibatch SGD on (X, Y), shuffled each epoch (`train_step`); updates `params` '
+           'in place\n    and returns the loss of each epoch (the mean of its minibatch '
+           'losses)."""')
     return "\n".join(["def train(params, X, Y, epochs=10, lr=0.1, batch_size=32, seed=0):", doc,
                       *(f"    {line}" for line in body)])
 
@@ -316,10 +360,11 @@ def _docstring_text(text: str) -> str:
     return "\n".join(comment_text(line) for line in escaped.split("\n"))
 
 
-RESERVED = {"np", "params", "grads", "X", "Y", "B", "L", "DTYPE", "SHAPES"}
+RESERVED = {"np", "params", "grads", "X", "Y", "B", "L", "DTYPE", "SHAPES", "lr", "state",
+            "jax", "jnp", "torch", "cp", "cupyx", "like", "new"}
 
 
-def printed_blocks(d):
+def printed_blocks(d, backend="numpy"):
     """The context and the statement blocks of forward, loss and loss_and_grads for
     derivation `d` (what `module_source` prints, and what `validate` reads back). bce and ce
     are printed from the logits (`logits.logit_domain`): exact where σ or softmax saturate."""
@@ -327,7 +372,7 @@ def printed_blocks(d):
     forward, loss_eq, backward = logit_domain(d)
     definitions = {eq.lhs: eq.rhs for eq in forward if isinstance(eq.rhs, Elementwise)}
     context = Context(probability_fns(d.network), {k: len(v) for k, v in shapes.items()},
-                      definitions)
+                      definitions, backend)
     reserved = {*RESERVED, *d.params}
     fwd = print_function(context, forward, reserved)
     loss = print_function(context, (*forward, loss_eq), reserved)
@@ -335,22 +380,27 @@ def printed_blocks(d):
     return context, (fwd, loss, full)
 
 
-def module_source(net, dtype: np.dtype, input_gradient: bool = False) -> str:
+def module_source(net, dtype: np.dtype, input_gradient: bool = False,
+                  backend="numpy") -> str:
     """The generated module for `net` (Network, Derivation, spec or path), computing in
-    arrays of `dtype` by default; see the module docstring. With `input_gradient`, the
-    gradients loss_and_grads returns include "X": ∂L/∂X."""
-    return generated(net, dtype, input_gradient)[0]
+    arrays of `dtype` by default with the array library `backend`; see the module docstring.
+    With `input_gradient`, the gradients loss_and_grads returns include "X": ∂L/∂X."""
+    return generated(net, dtype, input_gradient, backend)[0]
 
 
-def generated(net, dtype: np.dtype, input_gradient: bool = False) -> tuple[str, list]:
+def generated(net, dtype: np.dtype, input_gradient: bool = False,
+              backend="numpy") -> tuple[str, list]:
     """(module_source's text, the element-wise formulas it prints: `printer.Printed`s)."""
+    xp = backend_of(backend)
     d = derivation_of(net)
     if input_gradient and not any(eq.kind == "input" for eq in d.backward):
         d = derive(d.network, input_gradient=True)
     net = d.network
+    if xp.name != "numpy":
+        _check_backend_supports(d, xp)
     params = list(d.params)
     shapes = dict(d.tape.shapes)
-    context, (fwd, loss, full) = printed_blocks(d)
+    context, (fwd, loss, full) = printed_blocks(d, xp)
     out = d.forward[-1].name if d.forward else "X"
     names = [*params, *(["X"] if any(eq.kind == "input" for eq in d.backward) else [])]
     if input_gradient and "X" not in names:
@@ -385,9 +435,9 @@ def generated(net, dtype: np.dtype, input_gradient: bool = False) -> tuple[str, 
     grads_doc = ("\n    With `state`, BatchNorm's running statistics are updated in place "
                  "(momentum 0.1)." if norms else "")
     functions = [
-        _init_function(net, shapes, np.dtype(dtype).name),
-        _state_function(norms),
-        _targets_function(net),
+        _init_function(net, shapes, np.dtype(dtype).name, xp),
+        _state_function(norms, xp),
+        _targets_function(net) if xp.name == "numpy" else targets_function(net, xp),
         *([_eval_forward(context, logit_domain(d)[0], {*RESERVED, *params}, norms, out,
                          params, drop, forward_masks)] if norms else []),
         *([_draw_masks_function(d, masks)] if masks else []),
@@ -404,24 +454,36 @@ def generated(net, dtype: np.dtype, input_gradient: bool = False) -> tuple[str, 
                   + ("\n    Without `masks`, fresh dropout masks are drawn." if masks else ""),
                   full, f"L, {grads}", params, keep=kept,
                   pre=[*guard, "Y = _targets(X, Y)", *fresh], post=update),
-        _sgd_function(params),
-        _train_function(net, masks),
+        _sgd_function(params, xp),
+        train_step_function(d, full, params, xp, norms, guard, net, masks, update),
+        _train_function(net, xp),
     ]
+    if xp.name != "numpy":
+        functions.insert(0, asarray_function(xp))
+    library = {"numpy": "NumPy", "jax": "NumPy and JAX", "torch": "NumPy and PyTorch",
+               "cupy": "NumPy and CuPy"}[xp.name]
+    usage = (["    params = init_params(seed=0)",
+              f"    params, L = train_step(params, X, Y, lr=0.1)[:2]   # X: (B, {net.n_in}), "
+              f"Y: (B, {net.n_out})"] if xp.functional else
+             ["    params = init_params(seed=0)",
+              f"    L = train_step(params, X, Y, lr=0.1)   # X: (B, {net.n_in}), "
+              f"Y: (B, {net.n_out}); params updated",
+              "    L, grads = loss_and_grads(params, X, Y)   # or the gradients themselves"])
     header = [
         f'"""Forward pass, loss and gradients of the network `{_docstring_text(spec)}`.',
         "",
-        f"Generated by symnet {__version__} from the derivation below; needs only NumPy. Each",
-        "line computing an equation has the equation above it as a comment.",
+        f"Generated by symnet {__version__} from the derivation below; needs only {library}."
+        + ("" if xp.name == "numpy" else f"\nThe {xp.name} backend: the same derivation and "
+           "backward pass as the NumPy module (no autograd),\nprinted for another array "
+           "library."),
+        "Each line computing an equation has the equation above it as a comment.",
         "",
-        "    params = init_params(seed=0)",
-        f"    L, grads = loss_and_grads(params, X, Y)   # X: (B, {net.n_in}), "
-        f"Y: (B, {net.n_out})",
-        "    sgd_step(params, grads, lr=0.1)",
+        *usage,
         "",
         _docstring_text(d.unicode()),
         '"""',
         "",
-        "import numpy as np",
+        *xp.imports,
         "",
         f"DTYPE = np.{np.dtype(dtype).name}  # of the arrays init_params makes, train converts to",
         "SHAPES = {" + ", ".join(f'"{k}": {v}' for k, v in shapes.items()) + "}",
@@ -431,12 +493,31 @@ def generated(net, dtype: np.dtype, input_gradient: bool = False) -> tuple[str, 
            "_RNG = np.random.default_rng(0)  # draws dropout masks when none are given"]
           if masks else []),
     ]
-    helpers = [HELPERS[h] for h in HELPERS if h in context.helpers]
-    helpers += [context.sources[h] for h in sorted(context.sources)]  # Ops' own loops
+    if xp.name == "jax" and np.dtype(dtype) == np.float64:
+        header += ["", "# float64 arrays need JAX's 64-bit mode (off by default: JAX would make "
+                   "them float32)", 'jax.config.update("jax_enable_x64", True)']
+    helpers = context.helper_functions()
     text = "\n".join(header) + "\n\n\n"
     text += "\n\n".join(h.rstrip("\n") + "\n" for h in helpers) + ("\n\n" if helpers else "")
     text += "\n\n\n".join(functions) + "\n"
     return text, context.printed
+
+
+def _check_backend_supports(d, xp):
+    """SpecError unless every operation of derivation `d` can be printed for backend `xp`:
+    the layer families with their own operations (`Op`: convolution, pooling, recurrences,
+    attention, embedding's scatter-add) print NumPy code, and dropout draws NumPy masks."""
+    ops = sorted({type(op).__name__ for eq in (*d.forward, *d.backward)
+                  for op in eq.rhs.atoms(Op)})
+    if not ops and not d.tape.masks:
+        return
+    covered = (Dense, Activation, BatchNorm, LayerNorm)
+    layers = sorted({type(layer).__name__ for layer in d.network.layers
+                     if not isinstance(layer, covered)})
+    raise SpecError(f"backend {xp.name!r} cannot generate this network: its "
+                    f"{', '.join(layers or ops)} layers are generated for NumPy only (the "
+                    f"{xp.name} backend covers Dense layers, activations, BatchNorm/LayerNorm and "
+                    "the losses); use backend=\"numpy\"")
 
 
 def dtype_of(dtype) -> np.dtype:
@@ -450,8 +531,10 @@ def dtype_of(dtype) -> np.dtype:
     return dt
 
 
-def codegen(net, dtype=np.float64, *, input_gradient: bool = False) -> str:
-    """The source of a standalone module (NumPy only) for `net` (a Network, Derivation, spec
-    string or TOML path): init_params, forward, loss, loss_and_grads, sgd_step, train. With
-    `input_gradient=True`, loss_and_grads also returns ∂L/∂X under the key "X"."""
-    return module_source(net, dtype_of(dtype), input_gradient)
+def codegen(net, dtype=np.float64, *, input_gradient: bool = False, backend="numpy") -> str:
+    """The source of a standalone module for `net` (a Network, Derivation, spec string or TOML
+    path): init_params, forward, loss, loss_and_grads, sgd_step, train_step, train. With
+    `input_gradient=True`, loss_and_grads also returns ∂L/∂X under the key "X". `backend`:
+    the array library it computes with, "numpy" (the default: NumPy only), "jax", "torch" or
+    "cupy" (the same derivation printed for that library; see codegen.backends)."""
+    return module_source(net, dtype_of(dtype), input_gradient, backend_of(backend))

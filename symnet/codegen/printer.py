@@ -42,7 +42,7 @@ from sympy.printing.numpy import NumPyPrinter
 from ..algebra.matexpr import B, Elementwise
 from ..algebra.notation import unicode_expr
 from ..errors import SpecError
-from .helpers import HELPERS
+from .backends import backend_of
 from .stable import stable_form
 
 DENOMINATOR_FLOOR = 1e-12  # PyTorch's BCELoss backward: grad = (x − y) / max(x(1 − x), 1e-12)
@@ -194,7 +194,8 @@ class Context:
     """What the printers of one module share: operand placeholders and the helpers used.
     `definitions` maps each array defined element-wise (A1 = σ(Z1)) to its Elementwise."""
 
-    def __init__(self, guarded=(), ndims=None, definitions=None):
+    def __init__(self, guarded=(), ndims=None, definitions=None, backend="numpy"):
+        self.backend = backend_of(backend)  # the array library printed for (backends.py)
         self.guarded = frozenset(guarded)  # ScalarFn names whose first argument is a probability
         self.known: dict[str, int] = dict(ndims or {})  # ndim of each named array (b1: 1)
         self.definitions = dict(definitions or {})
@@ -211,6 +212,13 @@ class Context:
         """Emit the helper function `source` (named `name`) in the generated module: how an
         `Op` prints code that needs statements, such as a loop over time."""
         self.sources.setdefault(name, source)
+
+    def helper_functions(self) -> list[str]:
+        """The source of every helper the printed code calls: the backend's (σ, softplus, …,
+        in a fixed order) and the Ops' own (convolution, loops over time)."""
+        table = self.backend.helpers
+        used = [table[h] for h in table if h in self.helpers]
+        return used + [self.sources[h] for h in sorted(self.sources)]
 
     def placeholder(self, operand) -> sp.Dummy:
         if operand not in self.placeholders:
@@ -304,6 +312,7 @@ class NumPyCodePrinter(NumPyPrinter):
         self.counts = counts  # first pass: {expr: times printed}
         self.shared = shared  # second pass: the expressions printed more than once
         self.named: dict[sp.Basic, str] = {}
+        self.xp = context.backend
 
     def _print(self, expr, **kwargs):
         if not _worth_naming(expr):
@@ -327,7 +336,7 @@ class NumPyCodePrinter(NumPyPrinter):
         return wrap(code, needed + (0 if strict else 1))
 
     def _module_format(self, fqn, register=True):
-        return "np." + fqn[len("numpy."):] if fqn.startswith("numpy.") else fqn
+        return self.xp.fn(fqn[len("numpy."):]) if fqn.startswith("numpy.") else fqn
 
     def emptyPrinter(self, expr):  # noqa: N802 - SymPy's name
         raise SpecError(
@@ -338,8 +347,7 @@ class NumPyCodePrinter(NumPyPrinter):
     def helper(self, name: str, source: str):
         """Use the helper function `name` (defined by `source`) in the generated code: how an
         `Op` (convolution, pooling, …) brings the NumPy function its code calls."""
-        HELPERS.setdefault(name, source)
-        self.context.helpers.add(name)
+        self.context.define(name, source)
 
     # ── names and numbers ──
     def _print_MatrixSymbol(self, e):
@@ -420,7 +428,7 @@ class NumPyCodePrinter(NumPyPrinter):
             code, nd = self._product(rest)
             code = wrap(code, ATOM)
             if nd < 2:  # a row, 1-D: its total, as a 1-element array
-                return code + ".sum(keepdims=True)", 1
+                return self.xp.total_1d(code), 1
             if _has_batch(rows):
                 return code + ".sum(axis=1, keepdims=True)", 2
             return code + ".sum(axis=1)", 1
@@ -433,7 +441,7 @@ class NumPyCodePrinter(NumPyPrinter):
             code, nd = self._product(mats[1:])
             code = wrap(code, ATOM)
             if nd < 2:
-                return code + ".sum(keepdims=True)", 1
+                return self.xp.total_1d(code), 1
             if _has_batch(last.shape[1]):
                 return code + ".sum(axis=0, keepdims=True)", 2
             return code + ".sum(axis=0)", 1
@@ -489,21 +497,21 @@ class NumPyCodePrinter(NumPyPrinter):
     def _print_SumEntries(self, e):
         if isinstance(e.arg, HadamardProduct) and len(e.arg.args) == 2:
             a, b = (self._print(m) for m in e.arg.args)
-            return f"np.vdot({a}, {b})"  # Σ A ⊙ B without the temporary A ⊙ B
+            return self.xp.dot_all(a, b)  # Σ A ⊙ B without the temporary A ⊙ B
         return wrap(self._print(e.arg), ATOM) + ".sum()"
 
     def _row_exp(self, Z):
         """Row max m, e^(Z − m) and its row sums: shared by softmax and log-sum-exp of Z."""
         z = self._print(Z)
         hint = z if z.isidentifier() else None
-        m = self.block.let(f"{wrap(z, ATOM)}.max(axis=1, keepdims=True)", hint and hint + "_max")
-        E = self.block.let(f"np.exp({wrap(z, PRODUCT)} - {m})", hint and hint + "_exp")
+        m = self.block.let(self.xp.row_max(wrap(z, ATOM)), hint and hint + "_max")
+        E = self.block.let(f"{self.xp.fn('exp')}({wrap(z, PRODUCT)} - {m})", hint and hint + "_exp")
         S = self.block.let(f"{E}.sum(axis=1, keepdims=True)", hint and hint + "_sum")
         return m, E, S
 
     def _print_LogSumExp(self, e):
         m, _, S = self._row_exp(e.arg)
-        return f"np.log({S}) + {m}"
+        return f"{self.xp.fn('log')}({S}) + {m}"
 
     def _print_Softmax(self, e):
         _, E, S = self._row_exp(e.arg)
@@ -536,23 +544,23 @@ class NumPyCodePrinter(NumPyPrinter):
         return self._helper("_erf", e.args[0])
 
     def _print_Expm1(self, e):
-        return f"np.expm1({self._print(e.args[0])})"
+        return f"{self.xp.fn('expm1')}({self._print(e.args[0])})"
 
     def _print_ClampedLog(self, e):
         return self._helper("_log", e.args[0])
 
     def _print_Min(self, e):
-        return self._binary_fold("np.minimum", e.args)
+        return self._binary_fold("min", e.args)
 
     def _print_Max(self, e):
-        return self._binary_fold("np.maximum", e.args)
+        return self._binary_fold("max", e.args)
 
-    def _binary_fold(self, fn, args):
+    def _binary_fold(self, which, args):
         # Array first, so that the constant adopts the array's dtype.
         args = sorted(args, key=lambda a: a.is_number)
         code = self._print(args[0])
         for a in args[1:]:
-            code = f"{fn}({code}, {self._print(a)})"
+            code = self.xp.clamp(which, code, self._print(a), bool(a.is_number))
         return code
 
     def _print_Mul(self, e):
@@ -587,7 +595,7 @@ class NumPyCodePrinter(NumPyPrinter):
         if exp.is_Float and exp == int(exp):
             exp = sp.Integer(int(exp))
         if exp.is_number and abs(float(exp)) == 0.5:
-            root = f"np.sqrt({self._print(base)})"
+            root = f"{self.xp.fn('sqrt')}({self._print(base)})"
             return root if exp > 0 else f"(1 / {root})"
         if exp.is_Integer and exp < 0:
             return f"(1 / {wrap(self._print(base ** -exp), UNARY)})"
@@ -601,7 +609,7 @@ class NumPyCodePrinter(NumPyPrinter):
             return self._print_select(pieces)
         (a, cond), (b, _) = pieces
         if isinstance(cond, sp.StrictGreaterThan | sp.GreaterThan) and (a, b) == cond.args:
-            return self._binary_fold("np.maximum", [a, b])  # {v if v > k; k otherwise}
+            return self._binary_fold("max", [a, b])  # {v if v > k; k otherwise}
         if (a, b) == (1, 0):
             return wrap(self._print(cond), ATOM)  # a boolean array: NumPy multiplies it as 0/1
         a, b = _clip_branches(cond, a, b)
@@ -609,17 +617,17 @@ class NumPyCodePrinter(NumPyPrinter):
             tested = cond.lhs if isinstance(cond, Relational) else min(cond.free_symbols, key=str)
             ref = wrap(self._print(tested), ATOM)
             integers = a.is_Integer and b.is_Integer
-            a, b = (f"{ref}.dtype.type({self._print(v)})" if not v.is_Integer else self._print(v)
-                    for v in (a, b))
+            a, b = (self.xp.constant_like(ref, self._print(v)) if not v.is_Integer
+                    else self._print(v) for v in (a, b))
             if integers:  # np.where of two ints would make an int64 array
-                a = f"{ref}.dtype.type({a})"
-            return f"np.where({self._print(cond)}, {a}, {b})"
-        return f"np.where({self._print(cond)}, {self._print(a)}, {self._print(b)})"
+                a = self.xp.constant_like(ref, a)
+            return f"{self.xp.fn('where')}({self._print(cond)}, {a}, {b})"
+        return f"{self.xp.fn('where')}({self._print(cond)}, {self._print(a)}, {self._print(b)})"
 
     def _print_select(self, pieces):
-        conds = ", ".join(self._print(c) for _, c in pieces[:-1])
-        values = ", ".join(self._print(v) for v, _ in pieces[:-1])
-        return f"np.select([{conds}], [{values}], default={self._print(pieces[-1][0])})"
+        conds = [self._print(c) for _, c in pieces[:-1]]
+        values = [self._print(v) for v, _ in pieces[:-1]]
+        return self.xp.select(conds, values, self._print(pieces[-1][0]))
 
 
 def _is_indicator(e) -> bool:

@@ -3,11 +3,14 @@
     history = sn.train(model, params, X, Y, epochs=200, lr=0.1, batch_size=32,
                        optimizer="adam", seed=0)
 
-The data is validated and converted to the parameters' dtype once; the inner loop then calls the
-generated `loss_and_grads` directly and updates the parameter arrays in place (float32 stays
-float32: every constant is a Python number). The history holds, per epoch, the mean minibatch
-loss and the accuracy on the training set (and on `test=(X, Y)` when given) for classification
-targets.
+The data is validated and converted to the parameters' dtype once (and, for another backend,
+moved to its device once); the inner loop then calls the generated functions directly: with
+plain SGD the fused `train_step` (forward, loss, backward and update in one function, into
+preallocated arrays: codegen.inplace), with momentum or Adam `loss_and_grads` and the optimizer
+below, updating the parameter arrays in place (float32 stays float32: every constant is a
+Python number). JAX's arrays are immutable: its steps replace the dict's entries instead. The
+history holds, per epoch, the mean minibatch loss and the accuracy on the training set (and on
+`test=(X, Y)` when given) for classification targets.
 """
 
 from __future__ import annotations
@@ -49,25 +52,36 @@ class History:
 # ── optimizers: state in the parameters' dtype, updates in place ───────────────────────────
 
 
+# With `functional` (JAX), each array is replaced in its dict instead of updated in place. The
+# arithmetic is the operators of the arrays, so the same code runs on every backend.
+
+
 class SGD:
-    def __init__(self, params, lr):
-        self.lr = lr
+    def __init__(self, params, lr, functional=False):
+        self.lr, self.functional = lr, functional
 
     def step(self, params, grads):
         for k, p in params.items():
-            p -= self.lr * grads[k]
+            if self.functional:
+                params[k] = p - self.lr * grads[k]
+            else:
+                p -= self.lr * grads[k]
 
 
 class Momentum:
     """PyTorch's SGD with momentum μ: v ← μv + g, θ ← θ − lr·v."""
 
-    def __init__(self, params, lr, mu=0.9):
-        self.lr, self.mu = lr, mu
-        self.v = {k: np.zeros_like(p) for k, p in params.items()}
+    def __init__(self, params, lr, mu=0.9, functional=False):
+        self.lr, self.mu, self.functional = lr, mu, functional
+        self.v = {k: p * 0 for k, p in params.items()}
 
     def step(self, params, grads):
         for k, p in params.items():
             v = self.v[k]
+            if self.functional:
+                v = self.v[k] = self.mu * v + grads[k]
+                params[k] = p - self.lr * v
+                continue
             v *= self.mu
             v += grads[k]
             p -= self.lr * v
@@ -76,21 +90,27 @@ class Momentum:
 class Adam:
     """Adam as PyTorch computes it (β1 = 0.9, β2 = 0.999, ε = 1e-8, bias-corrected)."""
 
-    def __init__(self, params, lr, beta1=0.9, beta2=0.999, eps=1e-8):
+    def __init__(self, params, lr, beta1=0.9, beta2=0.999, eps=1e-8, functional=False):
         self.lr, self.beta1, self.beta2, self.eps, self.t = lr, beta1, beta2, eps, 0
-        self.m = {k: np.zeros_like(p) for k, p in params.items()}
-        self.v = {k: np.zeros_like(p) for k, p in params.items()}
+        self.functional = functional
+        self.m = {k: p * 0 for k, p in params.items()}
+        self.v = {k: p * 0 for k, p in params.items()}
 
     def step(self, params, grads):
         self.t += 1
         c1, c2 = 1 - self.beta1**self.t, 1 - self.beta2**self.t
         for k, p in params.items():
             g, m, v = grads[k], self.m[k], self.v[k]
+            if self.functional:
+                m = self.m[k] = self.beta1 * m + (1 - self.beta1) * g
+                v = self.v[k] = self.beta2 * v + (1 - self.beta2) * (g * g)
+                params[k] = p - (self.lr / c1) * m / ((v ** 0.5) / math.sqrt(c2) + self.eps)
+                continue
             m *= self.beta1
             m += (1 - self.beta1) * g
             v *= self.beta2
             v += (1 - self.beta2) * (g * g)
-            p -= (self.lr / c1) * m / (np.sqrt(v) / math.sqrt(c2) + self.eps)
+            p -= (self.lr / c1) * m / ((v ** 0.5) / math.sqrt(c2) + self.eps)
 
 
 _OPTIMIZER = {"sgd": SGD, "momentum": Momentum, "adam": Adam}
@@ -131,17 +151,32 @@ def train(model, params, X, Y, epochs=100, lr=0.1, batch_size=32, optimizer="sgd
           progress=True, test=None) -> History:
     """Train `params` (updated in place) on (X, Y) with shuffled minibatches; see the module
     docstring. `test=(X_test, Y_test)` adds the test accuracy of each epoch to the history."""
-    from ..codegen.model import Model, compile
+    from ..codegen.build import compile
+    from ..codegen.model import Model
 
     if not isinstance(model, Model):
         model = compile(model)
     _check_options(epochs, lr, batch_size, optimizer)
     seed = check_seed(seed)
-    params, X, Y = model.check(params, X, Y)
-    if test is not None:
-        _, X_test, Y_test = model.check(params, *test)
+    on_host = model.backend.name == "numpy"
+    if on_host:
+        params, X, Y = model.check(params, X, Y)
+        Y_host = Y
+        if test is not None:
+            _, X_test, Y_test = model.check(params, *test)
+    else:  # validated on the host by the NumPy rules, then moved to the device once
+        from ..codegen.model import to_numpy
+
+        checked, X, Y = model.check(params, to_numpy(X), to_numpy(Y))
+        params.update(checked)
+        Y_host = to_numpy(Y)
+        if test is not None:
+            _, X_test, Y_test = model.check(params, to_numpy(test[0]), to_numpy(test[1]))
+            Y_test = to_numpy(Y_test)
     net, fn = model.network, model.module
-    opt = _OPTIMIZER[optimizer](params, float(lr))
+    functional = model.backend.functional
+    fused = optimizer == "sgd"  # the generated train_step: forward to update in one function
+    opt = _OPTIMIZER[optimizer](params, float(lr), functional=functional)
     rng = np.random.default_rng(seed)
     mean = net.loss.reduction == "mean"
     # BatchNorm's training mode needs 2 samples: a last minibatch of one joins the one before
@@ -163,27 +198,50 @@ def train(model, params, X, Y, epochs=100, lr=0.1, batch_size=32, optimizer="sgd
             batches = [order[i:i + batch_size] for i in range(0, len(X), batch_size)]
             if merge_last and len(batches) > 1 and len(batches[-1]) == 1:
                 batches[-2:] = [np.concatenate(batches[-2:])]
+            losses = []
             for batch in batches:
-                L, grads = (fn.loss_and_grads(params, X[batch], Y[batch]) if state is None else
-                            fn.loss_and_grads(params, X[batch], Y[batch], state=state))
-                opt.step(params, grads)
-                total += float(L) * (len(batch) if mean else 1)
+                if not on_host:
+                    batch = model.asarray(batch, X)
+                Xb, Yb = X[batch], Y[batch]
+                if fused:
+                    L = _fused_step(fn, params, Xb, Yb, float(lr), state, functional)
+                else:
+                    L, grads = (fn.loss_and_grads(params, Xb, Yb) if state is None else
+                                fn.loss_and_grads(params, Xb, Yb, state=state))
+                    opt.step(params, grads)
+                losses.append((L, len(batch) if mean else 1))
+            # one conversion per minibatch loss, after the epoch (a device would wait for each)
+            total = sum(float(L) * n for L, n in losses)
             history.loss.append(total / len(X) if mean else total)
             if not math.isfinite(history.loss[-1]):
                 if show:
                     show.done()
                 raise SpecError(f"the loss diverged to {history.loss[-1]} at epoch {epoch + 1}: "
                                 f"lower the learning rate (lr={lr})")
-            history.accuracy.append(accuracy(net, fn.forward(params, X, state=state), Y))
+            history.accuracy.append(
+                accuracy(net, model.to_numpy(fn.forward(params, X, state=state)), Y_host))
             if test is not None:
-                history.test_accuracy.append(
-                    accuracy(net, fn.forward(params, X_test, state=state), Y_test))
+                history.test_accuracy.append(accuracy(
+                    net, model.to_numpy(fn.forward(params, X_test, state=state)), Y_test))
             history.seconds = time.perf_counter() - start
             if show:
                 show(epoch + 1, history)
     if show:
         show.done()
     return history
+
+
+def _fused_step(fn, params, X, Y, lr, state, functional):
+    """The generated train_step: L, with `params` (and BatchNorm's `state`) updated."""
+    if not functional:
+        if state is None:
+            return fn.train_step(params, X, Y, lr)
+        return fn.train_step(params, X, Y, lr, state=state)
+    out = fn.train_step(params, X, Y, lr, state=state)
+    params.update(out[0])
+    if state is not None and len(out) > 2:
+        state.update(out[2])
+    return out[1]
 
 
 class _Progress:

@@ -1,0 +1,215 @@
+"""The generated `train_step(params, X, Y, lr, state=None)`: forward, loss, backward and the
+SGD update in one function.
+
+NumPy and CuPy: the statements of loss_and_grads computed into preallocated buffers
+(`codegen.inplace`), the learning rate folded into the backward seed where every backward
+equation is linear in it (`_seeds`); PyTorch: the same statements under `torch.no_grad()` and
+`p.sub_(dp, alpha=lr)`; JAX: a pure function compiled by `jax.jit` that returns the new
+parameters. With dropout the step is loss_and_grads (which draws the masks) then sgd_step.
+"""
+
+from __future__ import annotations
+
+import sympy as sp
+
+from ..algebra.matexpr import Elementwise, SumEntries
+from .inplace import Info, Lowering, names_in, seed_scaled
+from .logits import logit_domain
+from .printer import comment_text
+
+
+def _mentions(e, syms) -> bool:
+    return bool(e.atoms(sp.MatrixSymbol) & syms)
+
+
+def _linear(e, syms) -> bool:
+    """Whether matrix expression `e` is a sum of terms each linear in exactly one of `syms`
+    (so that scaling every one of them by lr scales `e` by lr)."""
+    if e in syms:
+        return True
+    if not _mentions(e, syms):
+        return False
+    if isinstance(e, sp.MatAdd | sp.Add):
+        return all(_linear(t, syms) for t in e.args)
+    if isinstance(e, sp.MatMul | sp.HadamardProduct | sp.Mul):
+        having = [a for a in e.args if _mentions(a, syms)]
+        return len(having) == 1 and _linear(having[0], syms)
+    if isinstance(e, sp.Transpose | SumEntries):
+        return _linear(e.args[0], syms)
+    if isinstance(e, Elementwise):
+        having = [k for k, op in enumerate(e.operands) if _mentions(op, syms)]
+        if len(having) != 1 or not _linear(e.operands[having[0]], syms):
+            return False
+        args = [sp.Dummy(f"a{k}", real=True) for k in range(len(e.operands))]
+        body, a = e.fn.lam(*args), args[having[0]]
+        return sp.simplify(body.subs(a, 0)) == 0 and sp.simplify(sp.diff(body, a, 2)) == 0
+    return False
+
+
+def _seeds(backward) -> tuple[set[str], bool]:
+    """(names of the backward equations computed from no other backward quantity, whether
+    every other backward equation is linear in the backward quantities)."""
+    syms = {eq.lhs for eq in backward}
+    seeds = {eq.name for eq in backward if not _mentions(eq.rhs, syms)}
+    linear = all(_linear(eq.rhs, syms) for eq in backward if eq.name not in seeds)
+    return seeds, linear
+
+
+def train_step_function(d, full, params, xp, norms, guard, net, masks, update_post) -> str:
+    """`train_step(params, X, Y, lr, state=None)`: see the module docstring. `full` is the
+    printed block of loss_and_grads, `update_post` its lines updating BatchNorm's running
+    statistics."""
+    if masks:  # dropout: loss_and_grads draws the masks (or takes them), then the update
+        return "\n".join([
+            "def train_step(params, X, Y, lr, state=None, masks=None):",
+            '    """One step of gradient descent, in place: returns L and sets θ ← θ − lr ∂L/∂θ '
+            'for\n    every parameter (with dropout: loss_and_grads, then sgd_step; fresh masks '
+            'unless given)."""',
+            "    L, grads = loss_and_grads(params, X, Y, state=state, masks=masks)",
+            "    sgd_step(params, grads, lr)",
+            "    return L"])
+    shapes = dict(d.tape.shapes)
+    _, _, backward = logit_domain(d)
+    seeds, scaled = _seeds(backward)
+    # ∂L/∂X, when the derivation has it, updates nothing: the step leaves it out
+    inputs = {eq.name for eq in backward if eq.kind == "input"}
+    statements = [s for s in full.statements if s.target not in inputs]
+    grad_of = {p: f"d{p}" for p in params}
+    kept = {n for k, *_ in norms for n in (f"mu{k}", f"V{k}")}
+    doc_state = ("\n    With `state`, BatchNorm's running statistics are updated in place "
+                 "(momentum 0.1)." if norms else "")
+    if xp.functional:
+        return _functional_step(params, norms, doc_state)
+    # where each parameter's update goes: after its gradient and its last use
+    defined = {s.target: i for i, s in enumerate(statements)}
+    last_read = {}
+    for i, s in enumerate(statements):
+        for name in names_in(s.code):
+            last_read[name] = i
+    at = {p: max(defined[grad_of[p]], last_read.get(p, -1)) for p in params}
+    if xp.name == "torch":
+        body = [f"# {comment_text(s.comment)}\n{s.target} = {s.code}" if s.comment
+                else f"{s.target} = {s.code}" for s in statements]
+        lines = "\n".join(body).split("\n")
+        lines += [f"{p}.sub_(d{p}, alpha=lr)" for p in params]
+        lines += update_post
+        used = names_in("\n".join(lines))
+        head = [f'{p} = params["{p}"]' for p in params]
+        head += ["B = X.shape[0]"] if "B" in used else []
+        return "\n".join([
+            "@torch.no_grad()",
+            "def train_step(params, X, Y, lr, state=None):",
+            '    """One step of gradient descent, in place: L, and θ ← θ − lr ∂L/∂θ for every '
+            'parameter\n    (forward, loss, backward and update in one function; no autograd).'
+            f'{doc_state}"""',
+            *(f"    {line}" for line in [*guard, "Y = _targets(X, Y)", *head, *lines,
+                                         "return L"])])
+    env = {"B": Info((), "s"), "lr": Info((), "s"), "X": Info(("B", net.n_in), "f"),
+           "Y": Info(("B", net.n_out), "f")}
+    env.update({p: Info(tuple(shapes[p]), "f") for p in params})
+    low = Lowering(xp.prefix, env)
+    # liveness over the items: statements, then the post lines (state update) and the return
+    reads = [names_in(s.code) for s in statements]
+    updates_after = {}
+    for p, i in at.items():
+        updates_after.setdefault(i, []).append(p)
+    last_use = {}
+    for i, r in enumerate(reads):
+        for n in r:
+            last_use[n] = i
+    for i, ps in updates_after.items():
+        for p in ps:
+            last_use[grad_of[p]] = max(last_use.get(grad_of[p], i), i)
+    end = len(statements)
+    for n in names_in("\n".join(update_post)) | {"L"} | kept:
+        if n in defined:
+            last_use[n] = end
+    dying = {}
+    for n, j in last_use.items():
+        if n not in grad_of.values():
+            dying.setdefault(j, []).append(n)
+    for i, s in enumerate(statements):
+        code = s.code
+        if scaled and s.target in seeds:
+            code = seed_scaled(code, low)
+        dead = dying.get(i, [])
+        low.statement(s.target, code, s.comment, dead)
+        for p in updates_after.get(i, ()):
+            g = grad_of[p]
+            if scaled:
+                low.line(f"{xp.prefix}.subtract({p}, {g}, out={p})", dead=[g])
+            elif low.pins.get(g) and len(low.pins[g]) == 1 and all(
+                    g not in names_in(t.code) for t in statements[i + 1:]):
+                low.line(f"{xp.prefix}.multiply({g}, lr, out={g})")
+                low.line(f"{xp.prefix}.subtract({p}, {g}, out={p})", dead=[g])
+            else:
+                low.line(f"{xp.prefix}.subtract({p}, lr * {g}, out={p})", dead=[g])
+    body = low.lines + update_post + ["return L"]
+    used = names_in("\n".join(body))
+    head = [f'{p} = params["{p}"]' for p in params if p in used]
+    head.append("B = X.shape[0]")
+    head += [f"if getattr(Y, \"shape\", None) != (B, {net.n_out}):",
+             "    Y = _targets(X, Y)"]
+    if low.buffers:
+        names = ", ".join(b.name for b in low.buffers) + ("," if len(low.buffers) == 1 else "")
+        head.append(f"{names} = _BUFFERS.get((B, X.dtype)) or _buffers(B, X.dtype)")
+    allocate = _buffers_function(low.buffers, xp)
+    how = ("the SGD\n    update folded into the backward pass (its seed multiplied by lr)"
+           if scaled else "the\n    gradients multiplied by lr in place")
+    step = "\n".join([
+        "def train_step(params, X, Y, lr, state=None):",
+        '    """One step of gradient descent, in place: returns L and sets θ ← θ − lr ∂L/∂θ for '
+        'every\n    parameter. Forward, loss, backward and update in one function, computed into '
+        'arrays\n    allocated once per batch size and dtype (`_buffers`), ' + how + '.'
+        '\n    The statements are those of loss_and_grads; not reentrant (one call at a time: '
+        'the\n    buffers are shared).'
+        f'{doc_state}"""',
+        *(f"    {line}" for line in [*guard, *head, *body])])
+    return allocate + "\n\n\n" + step
+
+
+def _buffers_function(buffers, xp) -> str:
+    dims = {"B": "B"}
+    shapes = []
+    for b in buffers:
+        shape = "(" + ", ".join(dims.get(d, str(d)) if isinstance(d, str) else str(d)
+                                for d in b.shape) + ("," if len(b.shape) == 1 else "") + ")"
+        kind = "bool" if b.kind == "b" else "dtype"
+        make = "ones" if b.kind == "1" else "empty"
+        shapes.append(f"        {xp.prefix}.{make}({shape}, {kind}),")
+    key = "(B, dtype)"
+    return "\n".join([
+        "_BUFFERS = {}  # (batch size, dtype) → the arrays train_step computes into",
+        "",
+        "",
+        "def _buffers(B, dtype):",
+        '    """The arrays of train_step for batch size B, allocated once and reused."""',
+        "    if len(_BUFFERS) >= 8:",
+        "        _BUFFERS.clear()",
+        f"    buffers = _BUFFERS[{key}] = (",
+        *shapes,
+        "    )",
+        "    return buffers",
+    ])
+
+
+def _functional_step(params, norms, doc_state) -> str:
+    """JAX: a pure step compiled by jax.jit, returning the new parameters."""
+    if norms:
+        ret, doc = ("return sgd_step(params, grads, lr), L, state",
+                    "(new params, L, new state)")
+        inner = ["state = dict(state) if state is not None else None",
+                 "L, grads = loss_and_grads(params, X, Y, state=state)"]
+    else:
+        ret, doc = "return sgd_step(params, grads, lr), L", "(new params, L)"
+        inner = ["L, grads = loss_and_grads(params, X, Y)"]
+    return "\n".join([
+        "@jax.jit",
+        "def train_step(params, X, Y, lr, state=None):",
+        f'    """One step of gradient descent, compiled by jax.jit: {doc}, the new params',
+        '    θ − lr ∂L/∂θ (forward, loss, backward and update in one XLA computation; the',
+        '    backward pass is symnet\'s, not jax.grad). Pure: `params` is left as it was."""',
+        *(f"    {line}" for line in [*inner, ret])])
+
+
+__all__ = ["train_step_function"]
