@@ -212,7 +212,8 @@ def test_negative_zero_in_one_hot_rows_is_accepted_as_the_full_path_accepts_it()
     _same(model.loss_and_grads(params, X, Y), model.module.loss_and_grads(params, X, Y))
 
 
-@pytest.mark.parametrize("spec", ["3-4-1 tanh sigmoid bce", "3-4-1 tanh bce_logits", "3-4-1 tanh mse"])
+@pytest.mark.parametrize("spec", ["3-4-1 tanh sigmoid bce", "3-4-1 tanh bce_logits",
+                                  "3-4-1 tanh mse"])
 def test_elementwise_losses_take_a_column_or_a_vector(spec):
     model, params, X, *_ = _setup(spec)
     y = np.array([0.0, 1.0, 1.0, 0.5, 0.0])
