@@ -24,17 +24,21 @@ import symnet as sn  # noqa: E402
 
 CONFIGS = [("64-32-10 relu softmax_ce", 32), ("784-128-10 relu softmax_ce", 64)]
 HEAD = ["network / batch", "dtype", "raw (ms)", "checked (ms)", "checked / raw",
-        "labels / raw", "new arrays: checked / raw"]
+        "process CPU: checked / raw", "labels / raw", "own dict / raw",
+        "new arrays: checked / raw"]
 
 
-def per_call(f, n):
+def per_call(f, n, process=None):
     """CPU seconds of this thread per call (time.thread_time: the time the thread was
     descheduled by other processes on a shared machine does not count; BLAS runs 1 thread,
-    this one)."""
-    t = time.thread_time()
+    this one). The process's CPU seconds for the n calls are added to `process[0]`."""
+    p, t = time.process_time(), time.thread_time()
     for _ in range(n):
         f()
-    return (time.thread_time() - t) / n
+    t = time.thread_time() - t
+    if process is not None:
+        process[0] += time.process_time() - p
+    return t / n
 
 
 def _quartiles(x) -> str:
@@ -47,11 +51,13 @@ def measure(rounds: int = 200, inner: int = 20) -> list[list]:
     parentheses: the noise) of the per-round ratios, paired so that load drifting between
     rounds cancels.
 
-    *checked*: the same X and Y in every call (a full batch; the check scans an array the
-    first time it sees it). *labels*: Y as integer class labels, converted to one-hot rows on
-    every call (the raw step gets the one-hot rows). *new arrays*: a new X and Y object in
-    every call (`X[:]`, as minibatches are), for the raw step too: X is scanned for NaN/inf and
-    Y's domain checked on every call."""
+    *checked*: the same X and Y in every call (a full batch; every call reads every array:
+    nothing is remembered between calls), the parameters from model.init() (views into one
+    buffer). *process CPU*: the ratio of the process's CPU time summed over all rounds.
+    *labels*: Y as integer class labels, converted to one-hot rows on every call (the raw step
+    gets the one-hot rows). *own dict*: the parameters as a dict of separate arrays, each
+    scanned on its own. *new arrays*: a new X and Y object in every call (`X[:]`, as
+    minibatches are), for the raw step too."""
     rows = []
     for spec, batch in CONFIGS:
         for dtype in (np.float32, np.float64):
@@ -62,12 +68,14 @@ def measure(rounds: int = 200, inner: int = 20) -> list[list]:
             X = rng.standard_normal((batch, n_in)).astype(dtype)
             labels = rng.integers(0, n_out, batch)
             Y = np.eye(n_out, dtype=dtype)[labels]
+            own = {k: v.copy() for k, v in params.items()}
             raw = model.module.loss_and_grads
             checked = model.loss_and_grads
             variants = {
                 "raw": lambda: raw(params, X, Y),  # noqa: B023 - called in this iteration
                 "checked": lambda: checked(params, X, Y),  # noqa: B023
                 "labels": lambda: checked(params, X, labels),  # noqa: B023
+                "own dict": lambda: checked(own, X, Y),  # noqa: B023
                 "raw new": lambda: raw(params, X[:], Y[:]),  # noqa: B023
                 "checked new": lambda: checked(params, X[:], Y[:]),  # noqa: B023
             }
@@ -75,17 +83,20 @@ def measure(rounds: int = 200, inner: int = 20) -> list[list]:
             for f in variants.values():  # warm-up
                 per_call(f, inner)
             times = {k: [] for k in variants}
+            cpu = {k: [0.0] for k in variants}
             names = list(variants)
             for r in range(rounds):
                 k0 = r % len(names)
                 for k in names[k0:] + names[:k0]:  # each goes first in turn
-                    times[k].append(per_call(variants[k], inner))
+                    times[k].append(per_call(variants[k], inner, cpu[k]))
             t = {k: np.array(v) for k, v in times.items()}
             rows.append([f"{spec.split()[0]} / {batch}", np.dtype(dtype).name,
                          f"{1e3 * np.median(t['raw']):.4f}",
                          f"{1e3 * np.median(t['checked']):.4f}",
                          _quartiles(t["checked"] / t["raw"]),
+                         f"{cpu['checked'][0] / cpu['raw'][0]:.3f}",
                          _quartiles(t["labels"] / t["raw"]),
+                         _quartiles(t["own dict"] / t["raw"]),
                          _quartiles(t["checked new"] / t["raw new"])])
     return rows
 

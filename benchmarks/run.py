@@ -358,14 +358,17 @@ def api_section() -> str:
         say("  " + "  ".join(row))
     return "\n".join([
         "The documented API, `model.loss_and_grads(params, X, Y)`, checks its input before "
-        "the generated step (keys, shapes and dtypes against cached tuples, class labels' "
-        "range, on every call; NaN/inf by one sum of squares and a float target's domain the "
-        "first time an array object is seen; the loss's finiteness after the step, with the "
-        "full check when it is not finite); the raw step is `model.module.loss_and_grads`. "
+        "the generated step on every call, remembering nothing between calls "
+        "(symnet/codegen/guard.py: keys, shapes and dtypes; NaN/inf by one dot product per "
+        "array, one for all the parameters when they are views into the buffer model.init() "
+        "makes; the target's domain by min and row sums, class labels' range by one argmax); "
+        "the raw step is `model.module.loss_and_grads`. "
         "CPU time of this thread (time.thread_time), medians of interleaved rounds; ratios are "
-        "medians of per-round ratios, quartiles in parentheses (the noise). *checked*: the same "
+        "medians of per-round ratios, quartiles in parentheses (the noise); *process CPU*: the "
+        "ratio of the process's CPU time over all rounds. *checked*: the same "
         "X and Y in every call (a full batch); *labels*: integer labels, made one-hot on every "
-        "call (the raw step gets one-hot rows); *new arrays*: a new X and Y object in every "
+        "call (the raw step gets one-hot rows); *own dict*: the parameters as separate arrays; "
+        "*new arrays*: a new X and Y object in every "
         "call, as minibatches are (the raw step gets them too).", "",
         table(bench_api.HEAD, rows)])
 

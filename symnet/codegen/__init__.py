@@ -10,7 +10,8 @@ printed NumPy code read back into SymPy by a whitelist reader and proved equal t
 derivation, and compared numerically at every branch), `train_step` (the fused training
 step's text), `model` (`Model`: the checked methods around the loaded module;
 `backend_model` for the other backends), `build` (`compile`: generates, validates and
-executes exactly the module's text).
+executes exactly the module's text), `guard` (the checked API's fast path: every call's input
+checked in a few µs).
 
 May import: `symnet.derivation` and everything below it.
 """

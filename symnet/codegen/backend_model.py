@@ -29,6 +29,7 @@ class BackendModel(Model):
         super().__init__(derivation, dtype, source, module)
         self.backend = backend_of(backend)
         self.device = device
+        self._fast_check = _no_fast_path  # NumPy's fast path would pass NumPy arrays through
 
     def __repr__(self):
         where = self.backend.name + (f" on {self.device}" if self.device is not None else "")
@@ -115,3 +116,7 @@ class BackendModel(Model):
 
     def _is_state_array(self, a, shape) -> bool:
         return tuple(getattr(a, "shape", ())) == shape
+
+
+def _no_fast_path(params, X, Y):
+    return None

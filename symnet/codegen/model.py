@@ -35,16 +35,9 @@ from ..nn.data import (
     check_batch_size,
     check_inputs,
     check_params,
-    flat_samples,
-    has_batchnorm,
 )
-from ..nn.embedding import index_vocab
 from .backends import BACKENDS
-
-# The fast path's NaN/inf test: Σ aᵢ² (BLAS, one pass, no temporary) is finite iff every entry
-# is, unless it overflows (|a| ≳ 1e154 in float64, 1e19 in float32): then the full check decides.
-_vdot = np.vdot
-_sum = np.add.reduce
+from .guard import Guard, packed
 
 
 class Model:
@@ -61,6 +54,7 @@ class Model:
         self.module = module
         self.__doc__ = source
         self.masks = None  # dropout masks fixed by `with_masks` (check and verify fix them)
+        self._fast_check = Guard(module, self.network).check  # the common call, checked fast
 
     # ── dropout masks ──
     @property
@@ -123,8 +117,9 @@ class Model:
         return dict(self.module.SHAPES)
 
     def init(self, seed: int = 0) -> dict[str, np.ndarray]:
-        """Fresh parameters of the model's dtype (He/Glorot weights, zero biases)."""
-        return self.module.init_params(seed)
+        """Fresh parameters of the model's dtype (He/Glorot weights, zero biases): views into
+        one contiguous buffer, which the checked calls scan for NaN/inf in one pass."""
+        return packed(self.module.init_params(seed), self.module.SHAPES)
 
     def init_state(self) -> dict[str, np.ndarray]:
         """BatchNorm's running statistics ({running_mean1: 0, running_var1: 1, …}; {} without
@@ -154,6 +149,10 @@ class Model:
         """(L, {name: ∂L/∂name}), the gradients shaped and typed like the parameters. With
         `state`, BatchNorm's running statistics are updated in place (momentum 0.1). With
         dropout: `masks` as given, else fresh ones (training)."""
+        if state is None and masks is None:  # the common call: checked fast, nothing else to do
+            fast = self._fast_check(params, X, Y)
+            if fast is not None:
+                return self.module.loss_and_grads(*fast)
         params, X, Y = self.check(params, X, Y)
         kwargs = self._with({}, masks, X.shape[0], X.dtype)
         if state is None:
@@ -197,10 +196,10 @@ class Model:
         """(params, X, Y) validated, with X and Y in the parameters' dtype.
 
         The common case (a dict of the right arrays, X and Y of their dtype and shape, or
-        integer labels) is checked by a fast path: shapes and dtypes compared, the target's
-        domain by min/max, NaN/inf by one sum of squares per array (finite iff every entry is,
-        unless it overflows, when the full check decides). Anything else goes to the full
-        validation of symnet.nn.data, which converts or raises the precise error."""
+        integer labels) is checked by a fast path on every call (`guard.Guard`: shapes and
+        dtypes compared, NaN/inf by sums of squares, the target's domain by min and row sums).
+        Anything else goes to the full validation of symnet.nn.data, which converts or raises
+        the precise error."""
         fast = self._fast_check(params, X, Y)
         if fast is not None:
             return fast
@@ -208,59 +207,6 @@ class Model:
         X, Y = check_batch(self.network, X, Y)
         check_batch_size(self.network, X.shape[0])
         return params, X.astype(dtype, copy=False), Y.astype(dtype, copy=False)
-
-    def _fast_check(self, params, X, Y):
-        """(params, X, Y) when the common case holds (see `check`), else None."""
-        try:
-            names, shapes, n_in, n_out, loss, min_batch, eye = self._fast
-        except AttributeError:
-            net = self.network
-            self._fast = (tuple(self.module.SHAPES), tuple(self.module.SHAPES.values()),
-                          net.n_in, net.n_out, net.loss.name,
-                          2 if has_batchnorm(net) else 1, {})
-            if index_vocab(net):  # indices: the full check says which one is out of range
-                self._fast = (None, *self._fast[1:])
-            names = self._fast[0]
-            names, shapes, n_in, n_out, loss, min_batch, eye = self._fast
-        if names is None or type(params) is not dict or len(params) != len(names):
-            return None
-        if type(X) is np.ndarray and X.ndim > 2:  # images (B, C, H, W): one row per sample
-            X = flat_samples(self.network, X)
-        try:
-            arrays = [params[k] for k in names]
-        except KeyError:
-            return None
-        dt = arrays[0].dtype if type(arrays[0]) is np.ndarray else None
-        if dt is None or dt.kind != "f":
-            return None
-        for a, shape in zip(arrays, shapes):
-            if type(a) is not np.ndarray or a.shape != shape or a.dtype != dt:
-                return None
-        if (type(X) is not np.ndarray or X.dtype != dt or X.ndim != 2 or X.shape[1] != n_in
-                or X.shape[0] < min_batch or type(Y) is not np.ndarray):
-            return None
-        B = X.shape[0]
-        classes = loss in ("softmax_ce", "ce")
-        if classes and Y.shape == (B,) and Y.dtype.kind in "iu":
-            if Y.min() < 0 or Y.max() >= n_out:
-                return None
-            one_hot = eye.get(dt)
-            if one_hot is None:
-                one_hot = eye[dt] = np.eye(n_out, dtype=dt)
-            Y = one_hot[Y]
-        elif Y.shape != (B, n_out) or Y.dtype != dt:
-            return None
-        elif classes:  # probability rows: ≥ 0, each summing to 1
-            if Y.min() < 0 or np.abs(_sum(Y, 1) - 1).max() > 1e-5:
-                return None
-        elif loss in ("bce", "bce_logits") and (Y.min() < 0 or Y.max() > 1):
-            return None
-        total = _vdot(X, X) + _sum(Y, None)
-        for a in arrays:
-            total += _vdot(a, a)
-        if not math.isfinite(total):
-            return None  # NaN/inf somewhere (or an overflowing sum): the full check says which
-        return params, X, Y
 
     def _params(self, params):
         params = check_params(self.network, params)
