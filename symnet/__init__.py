@@ -45,7 +45,7 @@ from .nn.losses import (
 )
 from .nn.network import Network
 from .nn.normalization import BatchNorm, BatchNorm2d, LayerNorm
-from .nn.recurrent import LSTM, RNN
+from .nn.recurrent import GRU, LSTM, RNN
 from .nn.spec import describe, load, parse
 from .printing import ascii as _ascii
 from .printing.explicit import explicit
@@ -80,6 +80,7 @@ __all__ = [
     "Input",
     "LayerNorm",
     "LeakyReLU",
+    "GRU",
     "LSTM",
     "MaxPool2d",
     "Model",

@@ -28,6 +28,7 @@ from dataclasses import replace
 
 import sympy as sp
 
+from .gru import GRUHidden, GRUStates
 from .matexpr import Elementwise
 from .notation import display_name
 from .sequence import AtTimeStep, SeqOp, at, code, exact_blocks, exact_join, latex_at
@@ -217,15 +218,17 @@ def recurrent_code(forward, backward) -> tuple[list, list]:
 
 
 def _loop_states(equations) -> list:
-    loops = {eq.lhs: eq.rhs for eq in equations if isinstance(eq.rhs, Recurrence)}
+    loops = {eq.lhs: eq.rhs for eq in equations if isinstance(eq.rhs, Recurrence | GRUHidden)}
     out = []
     for eq in equations:
         rhs = eq.rhs
-        Z = (rhs.Z if isinstance(rhs, LSTMStates) else rhs.operands[0]
-             if isinstance(rhs, Elementwise) and rhs.fn.name == "tanh"
-             and len(rhs.operands) == 1 else None)
-        if Z in loops and loops[Z].cell == ("lstm" if isinstance(rhs, LSTMStates) else "rnn"):
-            eq = replace(eq, rhs=LoopStates(rhs, loops[Z]))
+        # the array the loop computed, and the cell that these states apply
+        key, cell = ((rhs.Z, "lstm") if isinstance(rhs, LSTMStates) else
+                     (rhs.H, "gru") if isinstance(rhs, GRUStates) else
+                     (rhs.operands[0], "rnn") if isinstance(rhs, Elementwise)
+                     and rhs.fn.name == "tanh" and len(rhs.operands) == 1 else (None, None))
+        if key in loops and loops[key].cell == cell:
+            eq = replace(eq, rhs=LoopStates(rhs, loops[key]))
         out.append(eq)
     return out
 
