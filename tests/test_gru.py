@@ -163,3 +163,17 @@ def test_parameter_names_and_shapes():
     with pytest.raises(sn.ShapeError, match="features per step"):
         sn.Network([sn.GRU(3, 4), sn.Dense(4, 1)], loss=sn.MSE(), input_shape=(5, 2))
     assert repr(sn.GRU(2, 3, return_sequences=True)) == "GRU(2, 3, return_sequences=True)"
+
+
+def test_bounded_proofs_of_gated_cells_run_and_catch_a_wrong_rule(monkeypatch):
+    """`symnet prove`: the RNN, LSTM and GRU theorems are proved (σ and tanh opaque with their
+    derivative rules: seconds, not minutes), and a GRU BPTT without its recurrent paths fails."""
+    from symnet.algebra.gru import GRUBackward
+    from symnet.prove import prove
+
+    results = prove(only="backpropagation through time")
+    assert sorted(r.title.split(":")[0] for r in results) == ["GRU", "LSTM", "RNN"]
+    assert all(r.proved for r in results), [(r.title, r.detail) for r in results]
+    monkeypatch.setattr(GRUBackward, "recurrent", property(lambda self: False))
+    gru = prove(only="GRU:")[0]
+    assert gru.status == "failed" and "T = 2" in gru.detail

@@ -27,7 +27,7 @@ from __future__ import annotations
 import sympy as sp
 
 from .notation import display_name
-from .sequence import SeqOp, at, code, exact_blocks, exact_join, latex_at
+from .sequence import SeqOp, at, code, exact_blocks, exact_join, exact_matmul, latex_at
 
 
 def _sigmoid(v):
@@ -243,7 +243,8 @@ class GRUBackward(SeqOp):
         for t in reversed(range(T)):
             s_prev = S[t - 1] if t else sp.zeros(rows, h)
             r, u, n, _ = _cell(Z[t], H[t], s_prev, h)
-            dh = G[t] + (dH_next * Wh.T + carry if self.recurrent else sp.zeros(rows, h))
+            dh = G[t] + (exact_matmul(dH_next, Wh.T) + carry if self.recurrent
+                         else sp.zeros(rows, h))
             dn = _mul(dh, _one_minus(u), _one_minus(_mul(n, n)))
             du = _mul(dh, sp.ImmutableMatrix(s_prev - n), u, _one_minus(u))
             dr = _mul(dn, _thirds(H[t], h)[2], r, _one_minus(r))
