@@ -177,3 +177,23 @@ def test_bounded_proofs_of_gated_cells_run_and_catch_a_wrong_rule(monkeypatch):
     monkeypatch.setattr(GRUBackward, "recurrent", property(lambda self: False))
     gru = prove(only="GRU:")[0]
     assert gru.status == "failed" and "T = 2" in gru.detail
+
+
+@pytest.mark.parametrize(("key", "edited", "wrong"), [
+    ("recurrent_term_dropped", {"dH1", "dZ1"}, {"Wx1", "Wh1", "b1", "bh1"}),
+    ("time_sum_truncated", {"dWh1"}, {"Wh1"}),
+    ("time_sum_truncated", {"dbh1"}, {"bh1"}),
+])
+def test_verify_names_bptt_mistakes(key, edited, wrong):
+    from symnet.checking.mutants import mutants
+
+    net = gru_net(T=3, n_in=2, h=2)
+    mutant = next(m for m in mutants(sn.derive(net))
+                  if m.key == key and {eq.name for eq in m.changed} == edited)
+    buggy = sn.compile(mutant.derivation)
+    params, X, Y = point(net, batch=4)
+    report = sn.verify(lambda p, X, Y: buggy.loss_and_grads(p, X, Y)[1], net=net,
+                       params=params, X=X, Y=Y)
+    bad = {r.name for r in report.results if r.verdict == "wrong"}
+    assert wrong <= bad, report
+    assert all(mutant.title in r.diagnosis for r in report.results if r.verdict == "wrong")
