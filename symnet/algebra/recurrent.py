@@ -406,10 +406,12 @@ def _rnn_forward(X, Wx, Wh, b):
     B, T = X.shape[0], X.shape[1] // n
     Z = (X.reshape(B * T, n) @ Wx + b).reshape(B, T, h)
     S = np.empty_like(Z)
-    np.tanh(Z[:, 0], out=S[:, 0])
+    s = S[:, 0] = np.tanh(Z[:, 0])
     for t in range(1, T):
-        Z[:, t] += S[:, t - 1] @ Wh
-        np.tanh(Z[:, t], out=S[:, t])
+        z = s @ Wh
+        z += Z[:, t]
+        Z[:, t] = z
+        s = S[:, t] = np.tanh(z)  # of a contiguous z: NumPy's SIMD tanh needs one
     return Z.reshape(B, T * h), S.reshape(B, T * h)
 ''',
     "lstm": '''\
