@@ -5,7 +5,8 @@
 The network is `RNN(n, h)` (tanh, last state) → `Dense(h, c)` with softmax cross-entropy, a
 step being loss, gradients and an SGD update. The three steps run in this process on the same
 data and parameters, interleaved (A B C A B C …) so that drift in machine load hits all alike;
-the table reports the median time per step and the ratios to the generated one. BLAS (and
+the table reports the median time per step and the ratios to the generated one (above 1: the
+generated step is faster), by the wall clock and by this process's CPU time. BLAS (and
 PyTorch) threads are set before NumPy is imported (default 1). PyTorch is optional: without
 it its column is left out.
 """
@@ -21,9 +22,10 @@ parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--threads", type=int, default=1, help="BLAS threads (default 1)")
 parser.add_argument("--repeats", type=int, default=21, help="timed rounds per config")
 parser.add_argument("--seconds", type=float, default=0.05, help="length of one timed round")
-args = parser.parse_args()
-for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ[var] = str(args.threads)
+if __name__ == "__main__":  # imported by benchmarks/run.py, which sets the threads itself
+    args = parser.parse_args()
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(args.threads)
 
 import numpy as np  # noqa: E402  (after the thread settings)
 
@@ -69,15 +71,17 @@ def hand_step(p, X, Y, lr):
     return loss
 
 
-def per_step(step, seconds) -> float:
-    n, start = 0, time.perf_counter()
+def per_step(step, seconds) -> tuple[float, float]:
+    """(wall, CPU) seconds per step over one round: this process's CPU time is less sensitive
+    than the wall clock to other processes sharing the machine."""
+    n, start, cpu = 0, time.perf_counter(), time.process_time()
     while (elapsed := time.perf_counter() - start) < seconds or n < 2:
         step()
         n += 1
-    return elapsed / n
+    return elapsed / n, (time.process_time() - cpu) / n
 
 
-def bench(config, dtype):
+def bench(config, dtype, repeats, seconds):
     T, n, h, classes, batch = config
     net = sn.Network([sn.RNN(n, h), sn.Dense(h, classes)], loss=sn.SoftmaxCrossEntropy(),
                      input_shape=(T, n))
@@ -112,10 +116,35 @@ def bench(config, dtype):
     for step in steps.values():
         step()  # warm up
     times = {k: [] for k in steps}
-    for _ in range(args.repeats):
+    for _ in range(repeats):
         for name, step in steps.items():
-            times[name].append(per_step(step, args.seconds))
-    return {k: float(np.median(v)) for k, v in times.items()}
+            times[name].append(per_step(step, seconds))
+    return ({k: float(np.median([w for w, _ in v])) for k, v in times.items()},
+            {k: float(np.median([c for _, c in v])) for k, v in times.items()})
+
+
+HEAD = ("T", "n_in", "h", "B", "dtype", "generated", "hand-written NumPy", "hand/gen",
+        "hand/gen CPU time", "PyTorch eager", "PyTorch/gen")
+
+
+def measure(dtypes, repeats, seconds, configs=CONFIGS, say=None):
+    """One table row per (config, dtype): median step times and their ratios to the generated
+    step (above 1: the generated step is faster), by the wall clock and by CPU time.
+    `say(row)` is called as each row is measured (benchmarks/run.py prints progress)."""
+    rows = []
+    for config, dtype in ((c, d) for c in configs for d in dtypes):
+        t, cpu = bench(config, dtype, repeats, seconds)
+        T, n, h, _, batch = config
+        torch_t = t.get("PyTorch eager")
+        rows.append((str(T), str(n), str(h), str(batch), np.dtype(dtype).name,
+                     f"{1e3 * t['generated']:.3f} ms", f"{1e3 * t['hand-written']:.3f} ms",
+                     f"{t['hand-written'] / t['generated']:.2f}",
+                     f"{cpu['hand-written'] / cpu['generated']:.2f}",
+                     f"{1e3 * torch_t:.3f} ms" if torch_t else "-",
+                     f"{torch_t / t['generated']:.2f}" if torch_t else "-"))
+        if say:
+            say(rows[-1])
+    return rows
 
 
 def main():
@@ -124,22 +153,10 @@ def main():
     print(f"RNN training step, median of {args.repeats} interleaved rounds, {args.threads} "
           f"thread(s); NumPy {np.__version__}"
           + (f", PyTorch {torch.__version__}" if torch is not None else ", no PyTorch"))
-    head = "| T | n_in | h | batch | dtype | generated | hand-written NumPy | ratio |"
-    if torch is not None:
-        head += " PyTorch eager | ratio |"
-    print(head)
-    print("|" + "---|" * (head.count("|") - 1))
-    for config in CONFIGS:
-        for dtype in (np.float32, np.float64):
-            t = bench(config, dtype)
-            T, n, h, _, batch = config
-            row = (f"| {T} | {n} | {h} | {batch} | {np.dtype(dtype).name} | "
-                   f"{1e3 * t['generated']:.3f} ms | {1e3 * t['hand-written']:.3f} ms | "
-                   f"{t['hand-written'] / t['generated']:.2f} |")
-            if "PyTorch eager" in t:
-                row += (f" {1e3 * t['PyTorch eager']:.3f} ms | "
-                        f"{t['PyTorch eager'] / t['generated']:.2f} |")
-            print(row, flush=True)
+    print("| " + " | ".join(HEAD) + " |")
+    print("|" + "---|" * len(HEAD))
+    measure((np.float32, np.float64), args.repeats, args.seconds,
+            say=lambda row: print("| " + " | ".join(row) + " |", flush=True))
 
 
 if __name__ == "__main__":

@@ -21,6 +21,8 @@ Sections (each also runs alone: --only step,memory):
             evaluations of entry-by-entry central differences
   conv      one CNN training step: generated vs a vectorized hand-written NumPy CNN vs PyTorch
             eager, with peak memory (bench_conv.py); --quick: the digits CNN only
+  rnn       one RNN training step: generated vs hand-written NumPy BPTT vs PyTorch eager nn.RNN
+            (bench_rnn.py), wall-clock and CPU-time ratios; --quick: the smallest RNN only
 
 Timed variants run interleaved (A B C D A B C D …), so that a change in the load of a shared
 machine hits them alike; tables give medians and ratios. BLAS (and PyTorch) run one thread: set
@@ -33,7 +35,8 @@ import argparse
 import os
 import sys
 
-SECTIONS = ("step", "backends", "api", "memory", "symbolic", "explicit", "checker", "conv")
+SECTIONS = ("step", "backends", "api", "memory", "symbolic", "explicit", "checker", "conv",
+            "rnn")
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--quick", action="store_true", help="fewer repeats and sizes")
 parser.add_argument("--only", default=",".join(SECTIONS),
@@ -65,6 +68,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench_api  # noqa: E402  (the checked API against the raw step)
 import bench_backends  # noqa: E402  (each backend's step, PyTorch autograd, jax.grad)
 import bench_conv  # noqa: E402  (the hand-written CNN)
+import bench_rnn  # noqa: E402  (the hand-written BPTT)
 import bench_step  # noqa: E402  (the hand-written steps)
 import bench_verify  # noqa: E402  (the hand-written MLP that verify checks)
 
@@ -612,6 +616,26 @@ def conv_section() -> str:
         f"target: generated ≤ 1.2× hand-written.", "", table(list(bench_conv.HEAD), rows)])
 
 
+# ── rnn: an RNN training step (bench_rnn.py) ──────────────────────────────────────────────
+
+
+def rnn_section() -> str:
+    configs = bench_rnn.CONFIGS[:1] if QUICK else bench_rnn.CONFIGS
+    repeats = 7 if QUICK else 21
+    if bench_rnn.torch is not None:
+        bench_rnn.torch.set_num_threads(args.threads)
+    rows = bench_rnn.measure((np.float32, np.float64), repeats, 0.05, configs,
+                             say=lambda row: say("  " + " | ".join(row)))
+    return "\n".join([
+        f"One training step (loss_and_grads and the SGD update) of RNN(n_in, h) (tanh, last "
+        f"state) → Dense(h, c) with softmax cross-entropy, T steps: symnet's generated code, "
+        f"hand-written NumPy BPTT and PyTorch eager `nn.RNN` on the CPU, one thread. Medians of "
+        f"{repeats} interleaved rounds of 0.05 s; ratios above 1: the generated step is faster. "
+        f"CPU time (this process's) is less sensitive than the wall clock to other processes "
+        f"on a shared machine. The target: generated at least as fast as hand-written "
+        f"(ratio ≥ 0.95).", "", table(list(bench_rnn.HEAD), rows)])
+
+
 TITLES = {"step": "Training step",
           "backends": "Backends: symnet's step against PyTorch autograd and jax.grad",
           "api": "The checked API against the raw generated step",
@@ -619,7 +643,7 @@ TITLES = {"step": "Training step",
           "symbolic": "Derivation and code generation against depth and width",
           "explicit": "Explicit (per-weight) mode: the largest network in 10 s",
           "checker": "Checker: verify against entry-by-entry central differences",
-          "conv": "CNN training step"}
+          "conv": "CNN training step", "rnn": "RNN training step"}
 
 
 def main():

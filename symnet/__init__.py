@@ -46,7 +46,7 @@ from .nn.losses import (
 )
 from .nn.network import Network
 from .nn.normalization import BatchNorm, BatchNorm2d, LayerNorm
-from .nn.recurrent import LSTM, RNN
+from .nn.recurrent import GRU, LSTM, RNN
 from .nn.spec import describe, load, parse
 from .printing import ascii as _ascii
 from .printing.explicit import explicit
@@ -81,6 +81,7 @@ __all__ = [
     "Input",
     "LayerNorm",
     "LeakyReLU",
+    "GRU",
     "LSTM",
     "MaxPool2d",
     "Model",

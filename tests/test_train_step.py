@@ -170,6 +170,7 @@ def layer_families():
         "avgpool": sn.Network([sn.Conv2d(1, 2, 2, stride=2), sn.AvgPool2d(2), sn.Flatten(),
                                sn.Dense(2, 1)], loss=sn.MSE(), input_shape=(1, 4, 4)),
         "rnn": sn.Network([sn.RNN(2, 3), sn.Dense(3, 2)], loss=sn.MSE(), input_shape=(4, 2)),
+        "gru": sn.Network([sn.GRU(2, 3), sn.Dense(3, 2)], loss=sn.MSE(), input_shape=(3, 2)),
         "lstm": sn.Network([sn.LSTM(2, 3, return_sequences=True), sn.Flatten(),
                             sn.Dense(12, 2)], loss=sn.SoftmaxCrossEntropy(),
                            input_shape=(4, 2)),

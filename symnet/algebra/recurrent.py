@@ -23,10 +23,15 @@ registered with the printer's context), and evaluates exactly through SymPy.
 
 from __future__ import annotations
 
+from collections import Counter
+from dataclasses import replace
+
 import sympy as sp
 
+from .gru import GRUHidden, GRUStates
+from .matexpr import Elementwise
 from .notation import display_name
-from .sequence import SeqOp, at, code, exact_blocks, exact_join, latex_at
+from .sequence import AtTimeStep, SeqOp, at, code, exact_blocks, exact_join, latex_at
 
 CELLS = ("rnn", "lstm")
 # An LSTM's pre-activations hold four gates per unit, in PyTorch's order (i, f, g, o).
@@ -46,6 +51,12 @@ def _mul(*Ms):
     for M in Ms[1:]:
         out = out.multiply_elementwise(M)
     return sp.ImmutableMatrix(out)
+
+
+def _tanh_prime(z, s):
+    """tanh′(z) with s = tanh(z): 1 − s² exactly, but sech²(z) for a floating z (evaluation at
+    50 digits), where 1 − s² would cancel to nothing once |z| ≳ 58 (tanh′ < 10⁻⁵⁰)."""
+    return 1 / sp.cosh(z) ** 2 if isinstance(z, sp.Float) else 1 - s**2
 
 
 def _one_minus(M):
@@ -82,13 +93,20 @@ class Recurrence(SeqOp):
                 rf"{p._print(self.Wh)} + \mathbb{{1}} {p._print(self.b)}^{{\top}}\right]_{{t}},"
                 rf"\ {S}[0] = 0")
 
-    def _numpycode(self, p):
+    def loop(self, p) -> str:
+        """The name of a temporary holding (Z, S) from the generated forward loop, which
+        computes both: Z's code takes [0], and S's code ([1], `LoopStates`) reuses the states
+        the loop needed anyway instead of applying tanh (or the LSTM cell) to Z once more."""
         name = f"_{self.cell}_forward"
         p.context.define(name, FORWARD[self.cell])
         if self.cell == "lstm":
             p.context.helpers.add("_sigmoid")
         args = ", ".join(p._print(a) for a in (self.X, self.Wx, self.Wh, self.b))
-        return f"{name}({args})"
+        # one temporary per call text: S's code finds the same one (Block.let is by code)
+        return p.block.let(f"{name}({args})", f"{self._str(6)}_loop")
+
+    def _numpycode(self, p):
+        return f"{self.loop(p)}[0]"
 
     def _exact_value(self, ev, batch):
         X, Wx, Wh, b = (ev(a) for a in (self.X, self.Wx, self.Wh, self.b))
@@ -160,6 +178,105 @@ class LSTMStates(SeqOp):
         return exact_join(out)
 
 
+# ── code generation: the states from the forward loop ──────────────────────────────────────
+
+
+class LoopStates(SeqOp):
+    """S = cell(Z) for code generation only: `states` (tanh(Z) or LSTMStates(Z)) printed as
+    itself, computed by taking the states the loop of `recurrence` (Z's own expression) kept.
+    The forward loop must compute every state to compute Z, so applying the cell to Z again
+    would double the forward pass's cost (tanh dominates an RNN step in NumPy)."""
+
+    def __new__(cls, states, recurrence):
+        return super().__new__(cls, states, recurrence)
+
+    states, recurrence = (property(lambda self, i=i: self.args[i]) for i in range(2))
+
+    @property
+    def shape(self):
+        return self.states.shape
+
+    def _sympystr(self, p):
+        return p._print(self.states)
+
+    def _latex(self, p):
+        return p._print(self.states)
+
+    def _numpycode(self, p):
+        return f"{self.recurrence.loop(p)}[1]"
+
+    def _exact_value(self, ev, batch):
+        return ev(self.states)
+
+
+def recurrent_code(forward, backward) -> tuple[list, list]:
+    """The forward and backward equations as code generation computes them: each recurrent
+    layer's S = cell(Z) read from the loop that computed Z (`LoopStates`), and an RNN's BPTT
+    fed ∂L/∂S[T] alone where ∂L/∂S is zero at the other steps (`FromLastStep`). Printed
+    forms and values are unchanged; only the code is cheaper."""
+    return _loop_states(forward), _from_last_step(backward)
+
+
+def _loop_states(equations) -> list:
+    loops = {eq.lhs: eq.rhs for eq in equations if isinstance(eq.rhs, Recurrence | GRUHidden)}
+    out = []
+    for eq in equations:
+        rhs = eq.rhs
+        # the array the loop computed, and the cell that these states apply
+        key, cell = ((rhs.Z, "lstm") if isinstance(rhs, LSTMStates) else
+                     (rhs.H, "gru") if isinstance(rhs, GRUStates) else
+                     (rhs.operands[0], "rnn") if isinstance(rhs, Elementwise)
+                     and rhs.fn.name == "tanh" and len(rhs.operands) == 1 else (None, None))
+        if key in loops and loops[key].cell == cell:
+            eq = replace(eq, rhs=LoopStates(rhs, loops[key]))
+        out.append(eq)
+    return out
+
+
+class FromLastStep(SeqOp):
+    """An RNN's δ = `backward` (RNNBackward) for code generation only, where its ∂L/∂S is
+    [g if t = T, else 0]ₜ: printed as `backward`, computed from g alone (B, h) instead of a
+    (B, T·h) array of zeros that each step would add."""
+
+    def __new__(cls, backward, g):
+        return super().__new__(cls, backward, g)
+
+    backward, g = (property(lambda self, i=i: self.args[i]) for i in range(2))
+
+    @property
+    def shape(self):
+        return self.backward.shape
+
+    def _sympystr(self, p):
+        return p._print(self.backward)
+
+    def _latex(self, p):
+        return p._print(self.backward)
+
+    def _numpycode(self, p):
+        return self.backward._call(p, self.g, True)
+
+    def _exact_value(self, ev, batch):
+        return ev(self.backward)
+
+
+def _from_last_step(equations) -> list:
+    """Each δ = RNNBackward(∂L/∂S, …) whose ∂L/∂S is defined as AtTimeStep(g, T, T) and used
+    nowhere else becomes FromLastStep(δ, g), and ∂L/∂S's own equation is left out."""
+    defined = {eq.lhs: eq.rhs for eq in equations}
+    reads = Counter(s for eq in equations for s in eq.rhs.atoms(sp.MatrixSymbol))
+    dropped, out = set(), []
+    for eq in equations:
+        rhs = eq.rhs
+        G = getattr(rhs, "G", None) if isinstance(rhs, RNNBackward) else None
+        at_last = defined.get(G)
+        if isinstance(at_last, AtTimeStep) and at_last.t == at_last.T and reads[G] == 1:
+            eq = replace(eq, rhs=FromLastStep(rhs, at_last.G))
+            dropped.add(G)
+        out.append(eq)
+    return [eq for eq in out if eq.lhs not in dropped]
+
+
 # ── backpropagation through time ───────────────────────────────────────────────────────────
 
 
@@ -192,7 +309,7 @@ class _Backward(SeqOp):
 
 class RNNBackward(_Backward):
     """δ[t] = (∂L/∂S[t] + δ[t+1] Whᵀ) ⊙ tanh′(Z[t]) for t = T … 1, δ[T+1] = 0, with
-    tanh′(Z[t]) computed as 1 − S[t]² from the states."""
+    tanh′(Z[t]) computed as 1 − S[t]² from the states (as 4σ′(2Z[t]) where that cancels)."""
 
     def _sympystr(self, p):
         return (f"[({self._dh(p)}) ⊙ tanh′({at(p, self.Z, 't')})]ₜ₌T…₁,  "
@@ -205,17 +322,24 @@ class RNNBackward(_Backward):
                 .replace("d[T+1]", f"{d}[T+1]"))
 
     def _numpycode(self, p):
+        return self._call(p, self.G, False)
+
+    def _call(self, p, G, last: bool) -> str:
         p.context.define("_rnn_backward", RNN_BACKWARD)
-        args = ", ".join(code(p, a) for a in (self.G, self.S, self.Wh))
-        return f"_rnn_backward({args}, {self.recurrent})"
+        p.context.helpers.add("_sigmoid_prime")
+        args = ", ".join(code(p, a) for a in (G, self.Z, self.S, self.Wh))
+        return f"_rnn_backward({args}, {self.recurrent}" + (", last=True)" if last else ")")
 
     def _exact_value(self, ev, batch):
         G, S, Wh = exact_blocks(ev(self.G), self.T), exact_blocks(ev(self.S), self.T), ev(self.Wh)
+        Z = exact_blocks(ev(self.Z), self.T)
         d = sp.zeros(G[0].rows, G[0].cols)
         out = []
         for t in reversed(range(self.T)):
             dh = G[t] + (d * Wh.T if self.recurrent else sp.zeros(*d.shape))
-            d = _mul(dh, _one_minus(_mul(S[t], S[t])))
+            z, s = Z[t], S[t]
+            d = _mul(dh, sp.ImmutableMatrix(z.rows, z.cols,
+                                            lambda i, j, z=z, s=s: _tanh_prime(z[i, j], s[i, j])))
             out.append(d)
         return exact_join(out[::-1])
 
@@ -275,29 +399,39 @@ class LSTMBackward(_Backward):
 FORWARD = {
     "rnn": '''\
 def _rnn_forward(X, Wx, Wh, b):
-    """Z[t] = X[t] Wx + tanh(Z[t−1]) Wh + b for t = 1…T, tanh(Z[0]) = 0: every step's input
-    term in one product, then one loop over time, each step vectorized over the batch."""
+    """(Z, S): Z[t] = X[t] Wx + S[t−1] Wh + b and S[t] = tanh(Z[t]) for t = 1…T, S[0] = 0:
+    every step's input term in one product, then one loop over time, each step vectorized
+    over the batch. S is returned too: it is the layer's output, and tanh is the costly part."""
     n, h = Wx.shape
     B, T = X.shape[0], X.shape[1] // n
     Z = (X.reshape(B * T, n) @ Wx + b).reshape(B, T, h)
+    S = np.empty_like(Z)
+    s = S[:, 0] = np.tanh(Z[:, 0])
     for t in range(1, T):
-        Z[:, t] += np.tanh(Z[:, t - 1]) @ Wh
-    return Z.reshape(B, T * h)
+        z = s @ Wh
+        z += Z[:, t]
+        Z[:, t] = z
+        s = S[:, t] = np.tanh(z)  # of a contiguous z: NumPy's SIMD tanh needs one
+    return Z.reshape(B, T * h), S.reshape(B, T * h)
 ''',
     "lstm": '''\
 def _lstm_forward(X, Wx, Wh, b):
-    """Z[t] = X[t] Wx + S[t−1] Wh + b, S[t] = o ⊙ tanh(c[t]), c[t] = f ⊙ c[t−1] + i ⊙ g with
-    (i, f, g, o) = (σ, σ, tanh, σ)(Z[t]) (PyTorch's gate order): one loop over time."""
+    """(Z, S): Z[t] = X[t] Wx + S[t−1] Wh + b, S[t] = o ⊙ tanh(c[t]), c[t] = f ⊙ c[t−1] +
+    i ⊙ g with (i, f, g, o) = (σ, σ, tanh, σ)(Z[t]) (PyTorch's gate order): one loop over
+    time, the states returned with the pre-activations."""
     n, h4 = Wx.shape
     h = h4 // 4
     B, T = X.shape[0], X.shape[1] // n
     Z = (X.reshape(B * T, n) @ Wx + b).reshape(B, T, h4)
+    S = np.empty((B, T, h), dtype=Z.dtype)
     c = np.zeros((B, h), dtype=Z.dtype)
-    for t in range(1, T):
-        z = Z[:, t - 1]
+    for t in range(T):
+        if t:
+            Z[:, t] += S[:, t - 1] @ Wh
+        z = Z[:, t]
         c = _sigmoid(z[:, h:2 * h]) * c + _sigmoid(z[:, :h]) * np.tanh(z[:, 2 * h:3 * h])
-        Z[:, t] += (_sigmoid(z[:, 3 * h:]) * np.tanh(c)) @ Wh
-    return Z.reshape(B, T * h4)
+        S[:, t] = _sigmoid(z[:, 3 * h:]) * np.tanh(c)
+    return Z.reshape(B, T * h4), S.reshape(B, T * h)
 ''',
 }
 
@@ -317,17 +451,43 @@ def _lstm_states(Z, T):
 '''
 
 RNN_BACKWARD = '''\
-def _rnn_backward(G, S, Wh, recurrent=True):
-    """δ[t] = (G[t] + δ[t+1] Whᵀ) ⊙ (1 − S[t]²) for t = T…1, δ[T+1] = 0: backpropagation
-    through time, one loop, each step vectorized over the batch."""
+def _rnn_backward(G, Z, S, Wh, recurrent=True, last=False):
+    """δ[t] = (G[t] + δ[t+1] Whᵀ) ⊙ tanh′(Z[t]) for t = T…1, δ[T+1] = 0: backpropagation
+    through time, one loop, each step vectorized over the batch and written in place into
+    the array of tanh′ (three NumPy calls a step: at small sizes their overhead is the cost).
+    G = ∂L/∂S, or with last=True ∂L/∂S[T] alone (B, h), the other steps' being 0 (a layer
+    that returns its last state): then no zeros are made or added.
+    tanh′ is 1 − S[t]² from the states, except where that cancels (|S| near 1, where S is
+    rounded and 1 − S² loses its digits, 0 once tanh rounds to ±1): there it is 4σ′(2Z), the
+    form symnet's tanh′ takes elsewhere."""
     h = Wh.shape[0]
     B, T = S.shape[0], S.shape[1] // h
-    G = np.broadcast_to(G, S.shape).reshape(B, T, h)
-    D = 1 - S.reshape(B, T, h) ** 2
-    d = np.zeros((B, h), dtype=D.dtype)
-    for t in range(T - 1, -1, -1):
-        d = (G[:, t] + d @ Wh.T) * D[:, t] if recurrent else G[:, t] * D[:, t]
-        D[:, t] = d
+    shape = (B, h) if last else S.shape
+    if np.shape(G) != shape:
+        G = np.broadcast_to(G, shape)
+    if not last:
+        G = G.reshape(B, T, h)
+    G_T = G if last else G[:, T - 1]
+    D = S.reshape(B, T, h) ** 2
+    np.subtract(1, D, out=D)
+    # S² is within a few roundings of tanh(Z)² (tanh's own and the square's), so where
+    # 1 − S² ≥ 1/16 it is tanh′ to within ~100 roundings relatively (6e-6 in float32, 2e-14
+    # in float64: tests/test_recurrent.py measures it); below 1/16 it is computed from Z.
+    steep = D < 0.0625
+    if steep.any():
+        D[steep] = 4 * _sigmoid_prime(2 * Z.reshape(B, T, h)[steep])
+    d = np.multiply(G_T, D[:, T - 1], out=D[:, T - 1])
+    if not recurrent:  # a mutant's BPTT without δ[t+1] Whᵀ: each step only its own G[t]
+        if last:
+            D[:, :T - 1] = 0
+        else:
+            D[:, :T - 1] *= G[:, :T - 1]
+        return D.reshape(B, T * h)
+    for t in range(T - 2, -1, -1):
+        e = d @ Wh.T
+        if not last:
+            e += G[:, t]
+        d = np.multiply(e, D[:, t], out=D[:, t])
     return D.reshape(B, T * h)
 '''
 
@@ -361,4 +521,5 @@ def _lstm_backward(G, Z, Wh, recurrent=True):
     return D.reshape(B, T * 4 * h)
 '''
 
-__all__ = ["CELLS", "GATES", "LSTMBackward", "LSTMStates", "RNNBackward", "Recurrence"]
+__all__ = ["CELLS", "GATES", "FromLastStep", "LSTMBackward", "LSTMStates", "LoopStates",
+           "RNNBackward", "Recurrence", "recurrent_code"]

@@ -3,7 +3,8 @@
 Each function takes a Derivation and yields (title, {equation name: new right-hand side}), as
 the functions in `mutants.py` do (that table includes these):
 
-- the recurrent term δ[t+1] Whᵀ dropped from BPTT (each step's δ only from its own output);
+- the recurrent term δ[t+1] Whᵀ dropped from BPTT (each step's δ only from its own output; a
+  GRU's two recurrent paths, through Wh and through the update gate, together);
 - a weight's sum over time truncated to the last step (Σₜ₌T…T: only the final step counted);
 - the attention softmax Jacobian wrong: only its diagonal (P ⊙ G) or none (G used as ∂L/∂E);
 - the 1/√d of the attention scores missing from ∂L/∂Q or ∂L/∂K.
@@ -14,6 +15,7 @@ from __future__ import annotations
 import sympy as sp
 
 from ..algebra.attention import SeqMatMul, SeqSoftmaxBackward
+from ..algebra.gru import GRUBackward
 from ..algebra.notation import unicode_expr
 from ..algebra.recurrent import LSTMBackward, RNNBackward
 from ..algebra.sequence import TimeSum, TimeSumBias
@@ -34,6 +36,15 @@ def recurrent_term_dropped(d):
                    f"missing from backpropagation through time: each step's "
                    f"{unicode_expr(eq.lhs)}[t] sees only its own output's gradient",
                    {eq.name: eq.rhs.xreplace({node: dropped})})
+    # A GRU's δ and ∂L/∂H come from one backward loop: both lose the recurrence together.
+    gru = [(eq, node) for eq, node in _nodes(d, GRUBackward) if node.recurrent]
+    for S in dict.fromkeys(node.S for _, node in gru):
+        edits = {eq.name: eq.rhs.xreplace({node: GRUBackward(*node.args[:7], 0)})
+                 for eq, node in gru if node.S == S}
+        H = next(node.H for _, node in gru if node.S == S)
+        yield (f"the recurrent paths ∂L/∂{unicode_expr(H)}[t+1] Whᵀ and ∂L/∂h[t+1] ⊙ u[t+1] are "
+               f"missing from the GRU's backpropagation through time: each step's gradient "
+               f"sees only its own output", edits)
 
 
 def time_sum_truncated(d):

@@ -40,6 +40,7 @@ import numpy as np
 
 from .._version import __version__
 from ..algebra.matexpr import Elementwise, Op
+from ..algebra.recurrent import recurrent_code
 from ..derivation.chain import derivation_of, derive
 from ..errors import DataError, SpecError
 from ..nn.layers import Activation, Dense
@@ -370,6 +371,7 @@ def printed_blocks(d, backend="numpy"):
     are printed from the logits (`logits.logit_domain`): exact where σ or softmax saturate."""
     shapes = dict(d.tape.shapes)
     forward, loss_eq, backward = logit_domain(d)
+    forward, backward = recurrent_code(forward, backward)  # loops over time share their work
     definitions = {eq.lhs: eq.rhs for eq in forward if isinstance(eq.rhs, Elementwise)}
     context = Context(probability_fns(d.network), {k: len(v) for k, v in shapes.items()},
                       definitions, backend)

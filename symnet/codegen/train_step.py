@@ -13,6 +13,7 @@ from __future__ import annotations
 import sympy as sp
 
 from ..algebra.matexpr import Elementwise, SumEntries
+from ..algebra.recurrent import recurrent_code
 from .inplace import Info, Lowering, names_in, seed_scaled
 from .logits import logit_domain
 from .printer import comment_text
@@ -69,7 +70,8 @@ def train_step_function(d, full, params, xp, norms, guard, net, masks, update_po
             "    sgd_step(params, grads, lr)",
             "    return L"])
     shapes = dict(d.tape.shapes)
-    _, _, backward = logit_domain(d)
+    forward, _, backward = logit_domain(d)
+    _, backward = recurrent_code(forward, backward)  # the equations `full` printed
     seeds, scaled = _seeds(backward)
     # ∂L/∂X, when the derivation has it, updates nothing: the step leaves it out
     inputs = {eq.name for eq in backward if eq.kind == "input"}

@@ -1,4 +1,4 @@
-"""Recurrent layers: `RNN` (tanh) and `LSTM`, on sequences (B, T, n) held as (B, T·n) rows.
+"""Recurrent layers: `RNN` (tanh), `LSTM` and `GRU`, on sequences (B, T, n) held as (B, T·n) rows.
 
 Layer k records two steps (the algebra and the rules are in `symnet.algebra.recurrent`):
 
@@ -15,6 +15,14 @@ Parameters (symnet's (in, out) layout, one bias):
   columns in PyTorch's order i, f, g, o: i = σ(z[:h]), f = σ(z[h:2h]), g = tanh(z[2h:3h]),
   o = σ(z[3h:]), c[t] = f ⊙ c[t−1] + i ⊙ g, h[t] = o ⊙ tanh(c[t]), h[0] = c[0] = 0.
   PyTorch's weight_ih_l0 = Wxᵀ, weight_hh_l0 = Whᵀ, bias_ih_l0 + bias_hh_l0 = b.
+- GRU(n_in, n_hidden): `Wx{k}` (n_in, 3h), `Wh{k}` (h, 3h), `b{k}` (3h,), `bh{k}` (3h,), the
+  three gates' columns in PyTorch's order r, z, n: r = σ(x Wxᵣ + bᵣ + h Whᵣ + bhᵣ), z (u in
+  the printed equations, Z naming pre-activations) alike, n = tanh(x Wxₙ + bₙ + r ⊙ (h Whₙ +
+  bhₙ)), h[t] = (1 − z) ⊙ n + z ⊙ h[t−1], h[0] = 0. Two biases, as PyTorch has: the hidden
+  bias of n sits inside r ⊙ (…), so it cannot be merged into b (those of r and z could; they
+  are kept, like PyTorch's, and get equal gradients). PyTorch's weight_ih_l0 = Wxᵀ,
+  weight_hh_l0 = Whᵀ, bias_ih_l0 = b, bias_hh_l0 = bh. Three steps on the tape: Zk (the input
+  part), Hk (the hidden part), Sk (the states); see `symnet.algebra.gru`.
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ import math
 
 import sympy as sp
 
+from ..algebra.gru import GRUBackward, GRUHidden, GRUStates, StepDense
 from ..algebra.recurrent import LSTMBackward, LSTMStates, Recurrence, RNNBackward
 from ..algebra.rules import elementwise
 from ..algebra.sequence import AtTimeStep, PerStep, TimeStep, TimeSum, TimeSumBias
@@ -109,8 +118,13 @@ class _Recurrent(Layer):
                  f"and ∂L/∂{A.name}[t] = δ{k}[t] Wx{k}ᵀ."),
             layer=k)
         S = self._states(tape, Z, Sn, Wh, T, k, S_symbol)
+        return self._output(tape, S, T, k)
+
+    def _output(self, tape, S, T, k):
+        """Every state (B, T·h), or the last one through the step hTk = Sk[T]."""
+        Sn = S.name
         if self.return_sequences:
-            tape.sample_shapes[S] = (T, h)
+            tape.sample_shapes[S] = (T, self.n_hidden)
             return S
         return tape.record(
             f"hT{k}", TimeStep(S, T, T), (S,), lambda G, out: (AtTimeStep(G, T, T),),
@@ -157,4 +171,54 @@ class LSTM(_Recurrent):
             layer=k)
 
 
-__all__ = ["LSTM", "RNN"]
+class GRU(_Recurrent):
+    """PyTorch's nn.GRU (one layer, batch_first) in symnet's (in, out) layout; see the module
+    docstring for the gate order and parameter names."""
+
+    cell, gates = "gru", 3
+
+    def shapes(self, k: int) -> dict[str, tuple[int, ...]]:
+        g = 3 * self.n_hidden
+        return {f"Wx{k}": (self.n_in, g), f"Wh{k}": (self.n_hidden, g), f"b{k}": (g,),
+                f"bh{k}": (g,)}
+
+    def record(self, tape, A, k: int):
+        T, n = sequence_shape(self, tape.sample_shapes.get(A, (A.shape[1],)))
+        h, g = self.n_hidden, 3 * self.n_hidden
+        Wx = tape.param(f"Wx{k}", n, g, decays=True)
+        Wh = tape.param(f"Wh{k}", h, g, decays=True)
+        b, bh = tape.param(f"b{k}", g), tape.param(f"bh{k}", g)
+        Zn, Hn, Sn = f"Z{k}", f"H{k}", f"S{k}"
+        S_symbol = sp.MatrixSymbol(Sn, A.shape[0], T * h)  # defined by the third step
+        Z = tape.record(
+            Zn, StepDense(A, Wx, b, T), (A, Wx, b),
+            lambda G, Z: (PerStep(G, Wx.T, T), TimeSum(A, G, T), TimeSumBias(G, T)),
+            why=(f"{Zn}[t] = {A.name}[t] Wx{k} + 𝟙b{k}ᵀ, the input part of every gate, is a "
+                 f"dense layer at every step: ∂L/∂Wx{k} = Σₜ {A.name}[t]ᵀ δ{k}[t], ∂L/∂b{k} = "
+                 f"Σₜ δ{k}[t]ᵀ𝟙, ∂L/∂{A.name}[t] = δ{k}[t] Wx{k}ᵀ."),
+            layer=k)
+        H = tape.record(
+            Hn, GRUHidden(Z, Wh, bh, T, Hn, Sn), (Wh, bh),
+            lambda G, H: (TimeSum(S_symbol, G, T, 1), TimeSumBias(G, T)),
+            why=(f"{Hn}[t] = {Sn}[t−1] Wh{k} + 𝟙bh{k}ᵀ, the hidden part, is a dense layer of "
+                 f"the previous state with weights shared over time: with ∂L/∂{Hn} the total "
+                 f"derivative (later steps included), ∂L/∂Wh{k} = Σₜ {Sn}[t−1]ᵀ ∂L/∂{Hn}[t] "
+                 f"(from t = 2, as {Sn}[0] = 0) and ∂L/∂bh{k} = Σₜ ∂L/∂{Hn}[t]ᵀ𝟙."),
+            layer=k)
+
+        def vjp(G, S):
+            return (GRUBackward(G, Z, H, S, Wh, T, 0), GRUBackward(G, Z, H, S, Wh, T, 1))
+
+        S = tape.record(
+            Sn, GRUStates(Z, H, T), (Z, H), vjp,
+            why=(f"{Sn}[t] = (1 − u) ⊙ n + u ⊙ {Sn}[t−1] reaches L directly, through "
+                 f"{Hn}[t+1] (via Wh{k}) and through {Sn}[t+1] itself (the update gate's "
+                 f"u ⊙ h term): backwards in time ∂L/∂h[t] = ∂L/∂{Sn}[t] + ∂L/∂{Hn}[t+1] "
+                 f"Wh{k}ᵀ + ∂L/∂h[t+1] ⊙ u[t+1], and each gate's block is the product rule "
+                 f"at that gate times its σ′ or tanh′; n's hidden part is gated by r, so "
+                 f"∂L/∂{Hn} has dn ⊙ r where δ{k} has dn."),
+            layer=k)
+        return self._output(tape, S, T, k)
+
+
+__all__ = ["GRU", "LSTM", "RNN"]
