@@ -68,7 +68,7 @@ class OpSite:
     `Z`'s consumer says, by `kink_distance(Z)`, how far each of its cases is from one."""
 
     Z: str
-    op: object  # the Op (e.g. algebra.conv.MaxPool2dOp) reading Z
+    op: object  # the Op (e.g. algebra.pool.MaxPool2dOp) reading Z
 
     def distance(self, Z):
         return self.op.kink_distance(Z)
