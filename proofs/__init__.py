@@ -18,7 +18,7 @@ symnet* (never restated), and checks them:
   for a generic f, and the partial derivatives of the example activations in symnet's form.
 - `normalization`: LayerNorm and BatchNorm: each step's rule (general), the compact backward
   formula against `sympy.diff` (bounded), and whole networks through `derive` in both forms.
-- `conv`: convolution and pooling (`symnet.algebra.conv`): each backward rule against
+- `conv`: convolution and pooling (`symnet.algebra.conv`, `.pool`): each backward rule against
   `sympy.diff` for small images (bounded), stride 1 and 2, padding 0 and 1.
 - `merge`: networks beyond a stack: sums and concatenations of branches, dropout, embedding
   lookups (scatter-add), and whole residual/branching graphs against `sympy.diff`.

@@ -1,4 +1,4 @@
-"""Convolution and pooling (`symnet.algebra.conv`): each backward rule against `sympy.diff`.
+"""Convolution and pooling (`symnet.algebra.conv`, `.pool`): each rule against `sympy.diff`.
 
 Bounded: for each geometry in a list of small ones (channels, image size, kernel, stride 1 and
 2, padding 0 and 1), every entry of the input A, the weights W, the bias b and the upstream
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-from symnet.algebra import conv
+from symnet.algebra import conv, pool
 from symnet.derivation.evaluate import interpret
 from symnet.prove import Theorem
 
@@ -80,25 +80,30 @@ def conv_rules(proof):
         proof.equal(dA, _gradient(L, env[A]), f"∂L/∂A, {where}")
 
 
-def avgpool_rule(proof):
-    proof.states(r"P = \operatorname{avgpool}_k(A) \implies \frac{\partial L}{\partial A} = "
-                 r"\operatorname{up}_k(G) / k^2")
+def _pooled(forward):
+    """For each pooling geometry: (g, A, G, env, L) with L = Σ G ⊙ forward(A, g)."""
     for t in POOL_GEOMETRIES:
         g = conv.Geometry(*t)
         A, G, env = _setup(g, g.C * g.Ho * g.Wo)
-        L = _loss(env[G], interpret(conv.avgpool(A, g), env, BATCH))
-        rule = interpret(conv.avgpool_vjp(G, g), env, BATCH)
-        proof.equal(rule, _gradient(L, env[A]), f"{g.C}×{g.H}×{g.W}, window {g.kh}, stride "
-                                                f"{g.stride}")
+        yield g, A, G, env, _loss(env[G], interpret(forward(A, g), env, BATCH))
+
+
+def _window(g) -> str:
+    return f"{g.C}×{g.H}×{g.W}, window {g.kh}, stride {g.stride}"
+
+
+def avgpool_rule(proof):
+    proof.states(r"P = \operatorname{avgpool}_k(A) \implies \frac{\partial L}{\partial A} = "
+                 r"\operatorname{up}_k(G) / k^2")
+    for g, A, G, env, L in _pooled(pool.avgpool):
+        rule = interpret(pool.avgpool_vjp(G, g), env, BATCH)
+        proof.equal(rule, _gradient(L, env[A]), _window(g))
 
 
 def maxpool_rule(proof):
     proof.states(r"P = \operatorname{maxpool}_k(A) \implies \frac{\partial L}{\partial A} = "
                  r"\operatorname{route}_k(G \to \max A) \text{ where no window ties}")
-    for t in POOL_GEOMETRIES:
-        g = conv.Geometry(*t)
-        A, G, env = _setup(g, g.C * g.Ho * g.Wo)
-        L = _loss(env[G], interpret(conv.maxpool(A, g), env, BATCH))
+    for g, A, G, env, L in _pooled(pool.maxpool):
         truth = _gradient(L, env[A])
         n = g.C * g.H * g.W
         for seed in range(POINTS):
@@ -107,9 +112,8 @@ def maxpool_rule(proof):
             values = values[seed:] + values[:seed]
             point = {env[A][0, j]: values[j] for j in range(n)}
             at = {A: env[A].xreplace(point), G: env[G]}
-            rule = interpret(conv.maxpool_vjp(G, A, conv.maxpool(A, g), g), at, BATCH)
-            proof.equal(rule, truth.xreplace(point).doit(),
-                        f"{g.C}×{g.H}×{g.W}, window {g.kh}, stride {g.stride}, point {seed + 1}")
+            rule = interpret(pool.maxpool_vjp(G, A, pool.maxpool(A, g), g), at, BATCH)
+            proof.equal(rule, truth.xreplace(point).doit(), f"{_window(g)}, point {seed + 1}")
 
 
 __all__ = ["theorems"]

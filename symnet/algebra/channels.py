@@ -1,6 +1,6 @@
 """Statistics per channel of an image batch: the axis BatchNorm2d normalizes along.
 
-An image batch is a (B, C·H·W) matrix (see `conv`); BatchNorm2d keeps one statistic per channel
+An image batch is a (B, C·H·W) matrix (see `windows`); BatchNorm2d keeps one statistic per channel
 c, taken over the batch and the positions: μ[c] = (1/(B·H·W)) Σ_(n,y,x) Z[n, c, y, x]. Two
 operations express every step of it, as 𝟙vᵀ and Mᵀ𝟙 express BatchNorm over the batch:
 
@@ -22,8 +22,9 @@ from dataclasses import dataclass
 import sympy as sp
 from sympy import Basic, HadamardProduct, MatMul, Tuple
 
-from .conv import ChannelSum, Geometry, _grouped
+from .conv import ChannelSum
 from .matexpr import B, Op
+from .windows import Geometry, grouped
 
 
 class ChannelSpread(Op):
@@ -45,10 +46,10 @@ class ChannelSpread(Op):
         return (B, C * H * W)
 
     def _sympystr(self, p):
-        return f"{_grouped(self.args[0], p._print(self.args[0]))}[c]"
+        return f"{grouped(self.args[0], p._print(self.args[0]))}[c]"
 
     def _latex(self, p):
-        return rf"{_grouped(self.args[0], p._print(self.args[0]), latex=True)}[c]"
+        return rf"{grouped(self.args[0], p._print(self.args[0]), latex=True)}[c]"
 
     def _numpycode(self, p):
         _, H, W = self.image

@@ -5,11 +5,13 @@ the (B, n) matrix of those blocks. The operations here are the per-time-step pie
 recurrent and attention layers are built from, each a SymPy node (`matexpr.Op`) that prints
 itself with a time index t, so a derivation reads the same for any T:
 
-    TimeStep(M, t)        M[t]                                 (B, n): one step (the last state)
+    TimeStep(M, T, t)     M[t]                                 (B, n): one step (the last state)
     AtTimeStep(G, T, t)   G at step t, 0 at the others         (B, T·n): TimeStep's VJP
-    PerStep(M, W)         [M[t] W]ₜ                            (B, T·m): a dense map per step
-    TimeSum(P, Q, s)      Σₜ P[t−s]ᵀ Q[t]   (t = 1+s … T)      (p, q): a weight shared over time
-    TimeSumBias(Q)        Σₜ Q[t]ᵀ 𝟙                           (q, 1): a bias shared over time
+    PerStep(M, W, T)      [M[t] W]ₜ                            (B, T·m): a dense map per step
+    TimeSum(P, Q, T, s)   Σₜ P[t−s]ᵀ Q[t]   (t = 1+s … T)      (p, q): a weight shared over time
+    TimeSumBias(Q, T)     Σₜ Q[t]ᵀ 𝟙                           (q, 1): a bias shared over time
+    ToSteps(M, T)         [M[t]]ₜ as rows                      (B·T, n): one row per step
+    FromSteps(M, T)       rows back as sequences               (B, T·n): ToSteps' inverse
 
 Each also gives its NumPy code (vectorized over batch and time: reshapes and one product) and
 its exact value (`derivation.evaluate`). `exact_blocks`/`exact_join` are the exact helpers the
@@ -69,9 +71,28 @@ def code(printer, M) -> str:
     return text if text.isidentifier() else f"({text})"
 
 
+def operand(i: int) -> property:
+    """A node's i-th argument, a matrix (`M = operand(0)`)."""
+    return property(lambda self: self.args[i])
+
+
+def integer(i: int) -> property:
+    """A node's i-th argument as a Python int (`T = integer(1)`)."""
+    return property(lambda self: int(self.args[i]))
+
+
+def step_name(t: int, T: int) -> str:
+    """How step t prints: "T" for the last step (so a derivation reads the same for any T)."""
+    return "T" if t == T else str(t)
+
+
 class SeqOp(Op):
     """An `Op` on sequences: operands first, then integers (T, …) and strings, all SymPy
-    arguments so that hashing and `xreplace` see them."""
+    arguments so that hashing and `xreplace` see them.
+
+    A node is built with its arguments in order (`TimeStep(M, T, t)`) and names them in one
+    line, `M, T, t = operand(0), integer(1), integer(2)`; it defines `__new__` only to fill
+    in defaults."""
 
     def __new__(cls, *args):
         args = [Integer(a) if isinstance(a, int) else Str(a) if isinstance(a, str) else a
@@ -91,25 +112,17 @@ class SeqOp(Op):
 class TimeStep(SeqOp):
     """M[t]: step t (1-based) of a sequence M of T steps."""
 
-    def __new__(cls, M, T: int, t: int):
-        return super().__new__(cls, M, T, t)
-
-    M = property(lambda self: self.args[0])
-    T = property(lambda self: self._int(1))
-    t = property(lambda self: self._int(2))
+    M, T, t = operand(0), integer(1), integer(2)
 
     @property
     def shape(self):
         return (self.M.shape[0], self.M.shape[1] // self.T)
 
-    def _label(self):
-        return "T" if self.t == self.T else str(self.t)
-
     def _sympystr(self, printer):
-        return at(printer, self.M, self._label())
+        return at(printer, self.M, step_name(self.t, self.T))
 
     def _latex(self, printer):
-        return latex_at(printer, self.M, self._label())
+        return latex_at(printer, self.M, step_name(self.t, self.T))
 
     def _numpycode(self, printer):
         n = self.shape[1]
@@ -122,25 +135,17 @@ class TimeStep(SeqOp):
 class AtTimeStep(SeqOp):
     """G placed at step t of a T-step sequence, zeros at the other steps (TimeStep's VJP)."""
 
-    def __new__(cls, G, T: int, t: int):
-        return super().__new__(cls, G, T, t)
-
-    G = property(lambda self: self.args[0])
-    T = property(lambda self: self._int(1))
-    t = property(lambda self: self._int(2))
+    G, T, t = operand(0), integer(1), integer(2)
 
     @property
     def shape(self):
         return (self.G.shape[0], self.G.shape[1] * self.T)
 
-    def _where(self):
-        return "T" if self.t == self.T else str(self.t)
-
     def _sympystr(self, printer):
-        return f"[{printer._print(self.G)} if t = {self._where()}, else 0]ₜ"
+        return f"[{printer._print(self.G)} if t = {step_name(self.t, self.T)}, else 0]ₜ"
 
     def _latex(self, printer):
-        return (rf"\left[{printer._print(self.G)} \text{{ if }} t = {self._where()}"
+        return (rf"\left[{printer._print(self.G)} \text{{ if }} t = {step_name(self.t, self.T)}"
                 r"\text{, else } 0\right]_{t}")
 
     def _numpycode(self, printer):
@@ -170,12 +175,7 @@ def _at_time_step(G, start, width):
 class PerStep(SeqOp):
     """[M[t] W]ₜ: the same (n, m) matrix applied at each of T steps."""
 
-    def __new__(cls, M, W, T: int):
-        return super().__new__(cls, M, W, T)
-
-    M = property(lambda self: self.args[0])
-    W = property(lambda self: self.args[1])
-    T = property(lambda self: self._int(2))
+    M, W, T = operand(0), operand(1), integer(2)
 
     @property
     def shape(self):
@@ -205,11 +205,7 @@ class TimeSum(SeqOp):
     def __new__(cls, P, Q, T: int, shift: int = 0, first: int | None = None):
         return super().__new__(cls, P, Q, T, shift, 1 + shift if first is None else first)
 
-    P = property(lambda self: self.args[0])
-    Q = property(lambda self: self.args[1])
-    T = property(lambda self: self._int(2))
-    shift = property(lambda self: self._int(3))
-    first = property(lambda self: self._int(4))
+    P, Q, T, shift, first = operand(0), operand(1), integer(2), integer(3), integer(4)
 
     @property
     def shape(self):
@@ -254,9 +250,7 @@ class TimeSumBias(SeqOp):
     def __new__(cls, Q, T: int, first: int = 1):
         return super().__new__(cls, Q, T, first)
 
-    Q = property(lambda self: self.args[0])
-    T = property(lambda self: self._int(1))
-    first = property(lambda self: self._int(2))
+    Q, T, first = operand(0), integer(1), integer(2)
 
     @property
     def shape(self):
@@ -287,19 +281,20 @@ class TimeSumBias(SeqOp):
         return sp.ImmutableMatrix(total)
 
 
-
-
 # ── a sequence as one row per time step, and back (LayerNorm of each step) ─────────────────
 
 
-class ToSteps(SeqOp):
+class _Regrouped(SeqOp):
+    """A sequence's entries, unchanged and in order, in rows of another width: a reshape."""
+
+    M, T = operand(0), integer(1)
+
+    def _numpycode(self, printer):
+        return f"{code(printer, self.M)}.reshape(-1, {self.shape[1]})"
+
+
+class ToSteps(_Regrouped):
     """The (B, T·d) rows of sequences as (B·T, d): one row per time step of every sample."""
-
-    def __new__(cls, M, T: int):
-        return super().__new__(cls, M, T)
-
-    M = property(lambda self: self.args[0])
-    T = property(lambda self: self._int(1))
 
     @property
     def shape(self):
@@ -311,22 +306,13 @@ class ToSteps(SeqOp):
     def _latex(self, printer):
         return rf"\left[{latex_at(printer, self.M, 't')}\right]_{{t}}\ \text{{as rows}}"
 
-    def _numpycode(self, printer):
-        return f"{code(printer, self.M)}.reshape(-1, {self.shape[1]})"
-
     def _exact_value(self, ev, batch):
         M = ev(self.M)
         return sp.ImmutableMatrix(M.reshape(M.rows * self.T, M.cols // self.T))
 
 
-class FromSteps(SeqOp):
+class FromSteps(_Regrouped):
     """(B·T, d) rows, one per time step, back as (B, T·d) sequences (ToSteps' inverse)."""
-
-    def __new__(cls, M, T: int):
-        return super().__new__(cls, M, T)
-
-    M = property(lambda self: self.args[0])
-    T = property(lambda self: self._int(1))
 
     @property
     def shape(self):
@@ -338,13 +324,11 @@ class FromSteps(SeqOp):
     def _latex(self, printer):
         return rf"{printer._print(self.M)}\ \text{{as sequences}}"
 
-    def _numpycode(self, printer):
-        return f"{code(printer, self.M)}.reshape(-1, {self.shape[1]})"
-
     def _exact_value(self, ev, batch):
         M = ev(self.M)
         return sp.ImmutableMatrix(M.reshape(M.rows // self.T, M.cols * self.T))
 
 
 __all__ = ["AtTimeStep", "FromSteps", "PerStep", "SeqOp", "TimeStep", "TimeSum", "TimeSumBias",
-           "ToSteps", "exact_blocks", "exact_join", "exact_matmul"]
+           "ToSteps", "exact_blocks", "exact_join", "exact_matmul", "integer", "operand",
+           "step_name"]

@@ -24,8 +24,9 @@ import sys
 import numpy as np
 
 from ..errors import DataError
-from .layer import UserLayer, check_layer
+from .layer import check_layer
 from .report import Report
+from .user_layer import UserLayer
 
 
 def verify_function(f, *inputs, dout=None, wrt=None, seed=0, rtol=None,

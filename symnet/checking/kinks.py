@@ -68,7 +68,7 @@ class OpSite:
     `Z`'s consumer says, by `kink_distance(Z)`, how far each of its cases is from one."""
 
     Z: str
-    op: object  # the Op (e.g. algebra.conv.MaxPool2dOp) reading Z
+    op: object  # the Op (e.g. algebra.pool.MaxPool2dOp) reading Z
 
     def distance(self, Z):
         return self.op.kink_distance(Z)
@@ -162,7 +162,7 @@ class Kinks:
 def _generated(derivation, names, masks=None):
     """A NumPy function (params, X) -> {name: array} for the forward intermediates `names`;
     dropout with the fixed `masks`, or left out (evaluation mode) without them."""
-    from ..codegen.model import load_source
+    from ..codegen.loader import load_source
     from ..codegen.module import _dropout_off, _function, dropout_masks, probability_fns
 
     shapes = dict(derivation.tape.shapes)

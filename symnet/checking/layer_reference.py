@@ -180,7 +180,7 @@ class LayerReference:
 def _generated(d):
     """A NumPy function (params, X, Y) -> (L, output, {"X": dX, name: dname}) printed from
     derivation `d` by the code generator."""
-    from ..codegen.model import load_source
+    from ..codegen.loader import load_source
     from ..codegen.module import RESERVED, _function, probability_fns
     from ..codegen.printer import Context, print_function
 

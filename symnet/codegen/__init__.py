@@ -11,7 +11,7 @@ derivation, and compared numerically at every branch), `train_step` (the fused t
 step's text), `model` (`Model`: the checked methods around the loaded module;
 `backend_model` for the other backends), `build` (`compile`: generates, validates and
 executes exactly the module's text), `guard` (the checked API's fast path: every call's input
-checked in a few µs).
+checked in a few µs), `loader` (generated text executed under a file name linecache knows).
 
 May import: `symnet.derivation` and everything below it.
 """

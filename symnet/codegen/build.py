@@ -14,7 +14,8 @@ from ..derivation.chain import derivation_of, derive
 from ..errors import DataError
 from .backend_model import BackendModel
 from .backends import available, backend_of
-from .model import Model, load_source
+from .loader import load_source
+from .model import Model
 from .module import dtype_of, generated
 from .validate import check_custom
 

@@ -26,15 +26,13 @@ converts or raises the precise error.
 
 from __future__ import annotations
 
-import builtins
-import hashlib
-import linecache
 import math
 
 import numpy as np
 
 from ..nn.data import has_batchnorm
 from ..nn.embedding import index_vocab
+from .loader import file_name, run_source
 
 _UNSIGNED = {1: np.dtype(np.uint8), 2: np.dtype(np.uint16), 4: np.dtype(np.uint32),
              8: np.dtype(np.uint64)}
@@ -194,10 +192,7 @@ class Guard:
                  "UNSIGNED": _UNSIGNED, "ROW_TOL2": _ROW_TOL2,
                  "BY_DTYPE": {np.dtype(t): _Dtype(np.dtype(t), n_out, total)
                               for t in (np.float32, np.float64)}}
-        filename = f"<symnet-guard-{hashlib.sha1(self.source.encode()).hexdigest()[:12]}>"
-        linecache.cache[filename] = (len(self.source), None, self.source.splitlines(True),
-                                     filename)
-        exec(builtins.compile(self.source, filename, "exec"), scope)  # symnet's own text
+        run_source(self.source, file_name(self.source, "guard"), scope)
         self.check = scope["check"]
 
 

@@ -11,18 +11,16 @@ With another backend (codegen.backends) the model is a `BackendModel` (codegen.b
 its methods take NumPy or that library's arrays and return that library's arrays.
 
 One code path: `compile` executes exactly the text `codegen` returns (`model.source`), under a
-file name registered with `linecache`, so tracebacks show the generated lines. The methods of
-`Model` validate their input (symnet.nn.data) and convert X and Y to the parameters' dtype, then
-call the generated functions, which are also available unchecked as `model.module.forward`, …
-(what `train` calls in its inner loop, after validating the data once).
+file name registered with `linecache` (`loader`), so tracebacks show the generated lines.
+The methods of `Model` validate their input (symnet.nn.data) and convert X and Y to the
+parameters' dtype, then call the generated functions, which are also available unchecked as
+`model.module.forward`, … (what `train` calls in its inner loop, after validating the data
+once).
 """
 
 from __future__ import annotations
 
-import builtins
 import copy
-import hashlib
-import linecache
 import math
 import numbers
 import types
@@ -38,6 +36,7 @@ from ..nn.data import (
 )
 from .backends import BACKENDS
 from .guard import Guard, packed
+from .loader import load_source  # re-exported: tests and benchmarks import it from here
 
 
 class Model:
@@ -219,17 +218,6 @@ class Model:
         return params, dtypes.pop()
 
 
-def load_source(source: str, name: str = "symnet_generated") -> types.ModuleType:
-    """Execute generated source as a module whose file name linecache knows."""
-    digest = hashlib.sha1(source.encode()).hexdigest()[:12]
-    filename = f"<symnet-generated-{digest}>"
-    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
-    module = types.ModuleType(name, source)
-    module.__file__ = filename
-    exec(builtins.compile(source, filename, "exec"), module.__dict__)  # symnet's own text
-    return module
-
-
 def to_numpy(a) -> np.ndarray:
     """A NumPy array from an array of NumPy, JAX, PyTorch or CuPy (a scalar: a 0-d array)."""
     if isinstance(a, np.ndarray | np.generic | float | int):
@@ -278,3 +266,6 @@ class _FixedMasks:
     def train_step(self, params, X, Y, lr, state=None, masks=None):
         return self._module.train_step(params, X, Y, lr, state=state,
                                        masks=masks or self._for(X))
+
+
+__all__ = ["Model", "load_source", "to_numpy"]

@@ -8,12 +8,12 @@ Each sample is an image (C, H, W), held on the tape as a row of C·H·W entries 
 (`tape.sample_shapes` says which shape a row is). Conv2d is numbered like Dense (its weight
 W{k} has NumPy shape (out, in, kh, kw), its bias b{k} shape (out,)); pooling writes P{k} after
 the layer it follows; Flatten changes nothing but the shape the next layer sees (the row already
-is the flattened image). The operations and their rules are in `symnet.algebra.conv`.
+is the flattened image). The operations and their rules are in `symnet.algebra.conv` and `.pool`.
 """
 
 from __future__ import annotations
 
-from ..algebra import conv
+from ..algebra import conv, pool
 from ..errors import ShapeError, SpecError
 from .flatten import Flatten
 from .layer import Layer
@@ -153,8 +153,8 @@ class MaxPool2d(_Pool2d):
                f"max {a}) sends each window's gradient to its maximum (to the first one, in "
                "row-major order, at a tie: PyTorch's convention; a tie is a kink)"
                + (" and sums it where windows overlap" if g.stride < g.kh else "") + ".")
-        return tape.record(f"P{k}", conv.maxpool(A, g), (A,),
-                           lambda G, P: (conv.maxpool_vjp(G, A, P, g),), why=why, layer=k)
+        return tape.record(f"P{k}", pool.maxpool(A, g), (A,),
+                           lambda G, P: (pool.maxpool_vjp(G, A, P, g),), why=why, layer=k)
 
 
 class AvgPool2d(_Pool2d):
@@ -167,8 +167,8 @@ class AvgPool2d(_Pool2d):
                f"with weight 1/{n}: ∂L/∂{A.name} = up(∂L/∂P{k}) / {n} copies each window's "
                "gradient to its entries, divided by the window size"
                + (", summed where windows overlap" if g.stride < g.kh else "") + ".")
-        return tape.record(f"P{k}", conv.avgpool(A, g), (A,),
-                           lambda G, out: (conv.avgpool_vjp(G, g),), why=why, layer=k)
+        return tape.record(f"P{k}", pool.avgpool(A, g), (A,),
+                           lambda G, out: (pool.avgpool_vjp(G, g),), why=why, layer=k)
 
 
 __all__ = ["AvgPool2d", "Conv2d", "Flatten", "MaxPool2d"]  # Flatten: nn/flatten.py, any shape
