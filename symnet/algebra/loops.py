@@ -93,30 +93,38 @@ def _rnn_backward(G, Z, S, Wh, recurrent=True, last=False):
 '''
 
 # ── LSTM ───────────────────────────────────────────────────────────────────────────────────
+# Kept for BPTT, time-major with one block per gate (each step's (B, h) slices contiguous: NumPy
+# runs a strided slice row by row, 3–5× slower on cheap operations): A (T, 4, B, h) the gates
+# (i, f, g, o), Abar (T, 3, B, h) σ(−z) of i, f, o, C and TC (T, B, h) the memories and tanh(c).
 
 LSTM_FORWARD = '''\
 def _lstm_forward(X, Wx, Wh, b):
     """(Z, S, kept): Z[t] = X[t] Wx + S[t−1] Wh + b, S[t] = o ⊙ tanh(c[t]), c[t] = f ⊙ c[t−1] +
-    i ⊙ g with (i, f, g, o) = (σ, σ, tanh, σ)(Z[t]) (PyTorch's gate order): one loop over time.
-    kept = (A, Abar, C, TC) for BPTT: the gates (i, f, g, o), σ(−z) of the σ gates (Abar's g
-    block unused), the memories c and tanh(c), all (B, T, ·)."""
+    i ⊙ g with (i, f, g, o) = (σ, σ, tanh, σ)(Z[t]) (PyTorch's gate order): one loop over time,
+    each gate computed in its own contiguous block. kept = (A, Abar, C, TC) for BPTT."""
     n, h4 = Wx.shape
     h = h4 // 4
     B, T = X.shape[0], X.shape[1] // n
-    Z = (X.reshape(B * T, n) @ Wx + b).reshape(B, T, h4)
-    A, Abar = np.empty_like(Z), np.empty_like(Z)
-    C, TC, S = (np.empty((B, T, h), dtype=Z.dtype) for _ in range(3))
+    Z = (X.reshape(B * T, n) @ Wx + b).reshape(B, T, 4, h)
+    Wh4 = Wh.reshape(h, 4, h).transpose(1, 0, 2)  # (4, h, h): each gate's columns
+    A, Abar = np.empty((T, 4, B, h), dtype=Z.dtype), np.empty((T, 3, B, h), dtype=Z.dtype)
+    C, TC = np.empty((T, B, h), dtype=Z.dtype), np.empty((T, B, h), dtype=Z.dtype)
+    S = np.empty((B, T, h), dtype=Z.dtype)
     for t in range(T):
-        z, a, abar = Z[:, t], A[:, t], Abar[:, t]
+        z = Z[:, t].transpose(1, 0, 2)  # (4, B, h)
         if t:
-            z += S[:, t - 1] @ Wh
-        _sigmoids(z[:, :2 * h], a[:, :2 * h], abar[:, :2 * h])  # i, f
-        _sigmoids(z[:, 3 * h:], a[:, 3 * h:], abar[:, 3 * h:])  # o
-        g = np.tanh(z[:, 2 * h:3 * h], out=a[:, 2 * h:3 * h])
-        c = np.multiply(a[:, :h], g, out=C[:, t])
+            z = np.matmul(s, Wh4)
+            z += Z[:, t].transpose(1, 0, 2)
+            Z[:, t] = z.transpose(1, 0, 2)
+        a, abar = A[t], Abar[t]
+        _sigmoids(z[:2], a[:2], abar[:2])  # i, f
+        _sigmoids(z[3], a[3], abar[2])  # o
+        np.tanh(z[2], out=a[2])
+        c = np.multiply(a[0], a[2], out=C[t])
         if t:
-            c += a[:, h:2 * h] * C[:, t - 1]
-        np.multiply(a[:, 3 * h:], np.tanh(c, out=TC[:, t]), out=S[:, t])
+            c += a[1] * C[t - 1]
+        s = a[3] * np.tanh(c, out=TC[t])
+        S[:, t] = s
     return Z.reshape(B, T * h4), S.reshape(B, T * h), (A, Abar, C, TC)
 '''
 
@@ -125,15 +133,16 @@ def _lstm_cells(Z, h):
     """What `_lstm_forward` keeps for BPTT, (A, Abar, C, TC), from the pre-activations Z alone:
     the gates of every step at once, then one loop over time for the memories."""
     B, T = Z.shape[0], Z.shape[1] // (4 * h)
-    Z = Z.reshape(B, T, 4 * h)
-    A, Abar = np.empty_like(Z), np.empty_like(Z)
-    _sigmoids(Z, A, Abar)  # the g block's are overwritten and unused
-    np.tanh(Z[..., 2 * h:3 * h], out=A[..., 2 * h:3 * h])
-    C = np.empty((B, T, h), dtype=Z.dtype)
+    Z = Z.reshape(B, T, 4, h).transpose(1, 2, 0, 3)  # (T, 4, B, h)
+    A, Abar = np.empty((T, 4, B, h), dtype=Z.dtype), np.empty((T, 3, B, h), dtype=Z.dtype)
+    _sigmoids(Z[:, :2], A[:, :2], Abar[:, :2])
+    _sigmoids(Z[:, 3], A[:, 3], Abar[:, 2])
+    np.tanh(Z[:, 2], out=A[:, 2])
+    C = np.empty((T, B, h), dtype=Z.dtype)
     for t in range(T):
-        C[:, t] = A[:, t, :h] * A[:, t, 2 * h:3 * h]
+        np.multiply(A[t, 0], A[t, 2], out=C[t])
         if t:
-            C[:, t] += A[:, t, h:2 * h] * C[:, t - 1]
+            C[t] += A[t, 1] * C[t - 1]
     return A, Abar, C, np.tanh(C)
 '''
 
@@ -142,7 +151,7 @@ def _lstm_states(Z, T):
     """S[t] = o[t] ⊙ tanh(c[t]) from the gate pre-activations Z (one loop over time)."""
     B, h = Z.shape[0], Z.shape[1] // (4 * T)
     A, _, _, TC = _lstm_cells(Z, h)
-    return (A[..., 3 * h:] * TC).reshape(B, T * h)
+    return (A[:, 3] * TC).transpose(1, 0, 2).reshape(B, T * h)
 '''
 
 LSTM_BACKWARD = '''\
@@ -150,45 +159,49 @@ def _lstm_backward(G, Z, Wh, kept=None, recurrent=True, last=False):
     """δ[t] of an LSTM for t = T…1 from G = ∂L/∂S (with last=True ∂L/∂S[T] alone, (B, h), the
     other steps' being 0) and what the forward loop kept (`_lstm_forward`; computed from Z when
     None): dh = G[t] + δ[t+1] Whᵀ, dc = dh ⊙ o ⊙ tanh′(c[t]) + dc[t+1] ⊙ f[t+1], and
-    δ[t] = (dc ⊙ g ⊙ σ′(i), dc ⊙ c[t−1] ⊙ σ′(f), dc ⊙ i ⊙ tanh′(g), dh ⊙ tanh(c[t]) ⊙ σ′(o)).
-    Every factor but dc and dh is known before the loop: computed for all steps at once (K,
-    Kc), so that a step is a product and five NumPy calls. σ′ = σ(z)σ(−z); tanh′ = 1 − y²
-    where ≥ 1/16, else 4σ′(2z) (see `_tanh_prime`)."""
+    δ[t] = (dc ⊙ g ⊙ σ′(i), dc ⊙ c[t−1] ⊙ σ′(f), dc ⊙ i ⊙ tanh′(g), dh ⊙ tanh(c[t]) ⊙ σ′(o)),
+    one loop over time on contiguous (B, h) blocks. σ′ = σ(z)σ(−z); tanh′ = 1 − y² where that
+    is ≥ 1/16, else 4σ′(2z) (`_tanh_prime`)."""
     h = Wh.shape[0]
     B, T = Z.shape[0], Z.shape[1] // (4 * h)
     A, Abar, C, TC = kept if kept is not None else _lstm_cells(Z, h)
-    A, Abar, Z = (M.reshape(B, T, 4, h) for M in (A, Abar, Z))
-    K = A * Abar  # σ′(z) = σ(z)σ(−z) of each σ gate; the g block is overwritten:
-    _tanh_prime(A[:, :, 2], Z[:, :, 2], out=K[:, :, 2])
-    K[:, :, 0] *= A[:, :, 2]  # g ⊙ σ′(i)
-    K[:, 0, 1] = 0  # c[0] = 0
-    K[:, 1:, 1] *= C[:, :-1]  # c[t−1] ⊙ σ′(f)
-    K[:, :, 2] *= A[:, :, 0]  # i ⊙ tanh′(g)
-    K[:, :, 3] *= TC  # tanh(c) ⊙ σ′(o)
-    Kc = _tanh_prime(TC, C)
-    Kc *= A[:, :, 3]  # o ⊙ tanh′(c)
-    F = A[:, :, 1]
+    Zg = Z.reshape(B, T, 4, h)[:, :, 2]  # g's pre-activations, where 1 − g² cancels
     shape = (B, h) if last else (B, T * h)
     if np.shape(G) != shape:
         G = np.broadcast_to(G, shape)
     if not last:
         G = G.reshape(B, T, h)
-    D = K  # δ[t] = K[t] ⊙ (dc, dc, dc, dh), written over K, t = T…1
-    dh = G if last else G[:, T - 1]
-    dc = dh * Kc[:, T - 1]
+    D = np.empty((B, T, 4, h), dtype=Z.dtype)
+    x = np.empty((B, h), dtype=Z.dtype)
     for t in range(T - 1, -1, -1):
+        if t == T - 1:
+            dh = G if last else G[:, t]
+        elif recurrent:
+            dh = D[:, t + 1].reshape(B, 4 * h) @ Wh.T
+            if not last:
+                dh += G[:, t]
+        else:  # a mutant's BPTT without δ[t+1] Whᵀ
+            dh = np.zeros_like(x) if last else G[:, t]
+        (i, f, g, o), (ibar, fbar, obar), tc, d = A[t], Abar[t], TC[t], D[:, t]
+        dc = dh * o
+        dc *= _tanh_prime(tc, lambda m: C[t][m])
         if t < T - 1:
-            if recurrent:
-                dh = D[:, t + 1].reshape(B, 4 * h) @ Wh.T
-                if not last:
-                    dh += G[:, t]
-            else:  # a mutant's BPTT without δ[t+1] Whᵀ
-                dh = np.zeros_like(dc) if last else G[:, t]
-            dc *= F[:, t + 1]
-            dc += dh * Kc[:, t]
-        d = D[:, t]
-        d[:, :3] *= dc[:, None]
-        d[:, 3] *= dh
+            dc += dcf
+        np.multiply(dh, tc, out=x)
+        x *= o
+        np.multiply(x, obar, out=d[:, 3])
+        np.multiply(dc, g, out=x)
+        x *= i
+        np.multiply(x, ibar, out=d[:, 0])
+        np.multiply(dc, i, out=x)
+        np.multiply(x, _tanh_prime(g, lambda m: Zg[:, t][m]), out=d[:, 2])
+        if t:
+            np.multiply(dc, C[t - 1], out=x)
+            x *= f
+            np.multiply(x, fbar, out=d[:, 1])
+            dcf = dc * f
+        else:
+            d[:, 1] = 0  # c[0] = 0
     return D.reshape(B, T * 4 * h)
 '''
 
@@ -208,35 +221,42 @@ def _tanh_prime(Y, Z, out=None):
 '''
 
 # ── GRU ────────────────────────────────────────────────────────────────────────────────────
+# Kept for BPTT, time-major with one block per gate (as the LSTM's): A (T, 3, B, h) the gates
+# (r, u, n), Abar (T, 2, B, h) σ(−·) of r and u.
 
 GRU_FORWARD = '''\
 def _gru_forward(Z, Wh, bh):
     """(H, S, kept): H[t] = S[t−1] Wh + bh and S[t] = (1 − u) ⊙ n + u ⊙ S[t−1] with r = σ(Zr +
-    Hr), u = σ(Zz + Hz), n = tanh(Zn + r ⊙ Hn) (PyTorch's GRU), S[0] = 0: one loop over time.
-    kept = (A, Abar) for BPTT: the gates (r, u, n) (B, T, 3h) and σ(−·) of r and u (B, T, 2h),
-    1 − u computed as σ(−·) also in S (it is e^(−z) where u rounds to 1)."""
+    Hr), u = σ(Zz + Hz), n = tanh(Zn + r ⊙ Hn) (PyTorch's GRU), S[0] = 0: one loop over time,
+    each gate in its own contiguous block. kept = (A, Abar) for BPTT; 1 − u is σ(−·) in S too
+    (it is e^(−z) where u rounds to 1)."""
     h = Wh.shape[0]
     B, T = Z.shape[0], Z.shape[1] // (3 * h)
-    Z = Z.reshape(B, T, 3 * h)
-    H, A = np.empty_like(Z), np.empty_like(Z)
-    Abar = np.empty((B, T, 2 * h), dtype=Z.dtype)
+    Z = Z.reshape(B, T, 3, h)
+    Wh3, bh3 = Wh.reshape(h, 3, h).transpose(1, 0, 2), bh.reshape(3, 1, h)
+    H = np.empty((B, T, 3, h), dtype=Z.dtype)
+    A, Abar = np.empty((T, 3, B, h), dtype=Z.dtype), np.empty((T, 2, B, h), dtype=Z.dtype)
     S = np.empty((B, T, h), dtype=Z.dtype)
     for t in range(T):
         if t:
-            q = S[:, t - 1] @ Wh
-            q += bh
+            q = np.matmul(s, Wh3)
+            q += bh3
         else:
-            q = np.broadcast_to(bh, (B, 3 * h))
-        H[:, t] = q
-        a, abar = A[:, t], Abar[:, t]
-        ru = np.add(Z[:, t, :2 * h], q[:, :2 * h], out=a[:, :2 * h])
+            q = np.broadcast_to(bh3, (3, B, h))
+        H[:, t] = q.transpose(1, 0, 2)
+        a, abar, z = A[t], Abar[t], Z[:, t].transpose(1, 0, 2)
+        ru = np.add(z[:2], q[:2], out=a[:2])
         _sigmoids(ru, ru, abar)
-        n = np.multiply(a[:, :h], q[:, 2 * h:], out=a[:, 2 * h:])
-        n += Z[:, t, 2 * h:]
+        n = np.multiply(a[0], q[2], out=a[2])
+        n += z[2]
         np.tanh(n, out=n)
-        s = np.multiply(abar[:, h:], n, out=S[:, t])
         if t:
-            s += a[:, h:2 * h] * S[:, t - 1]
+            s_new = abar[1] * n
+            s_new += a[1] * s
+            s = s_new
+        else:
+            s = abar[1] * n
+        S[:, t] = s
     return H.reshape(B, T * 3 * h), S.reshape(B, T * h), (A, Abar)
 '''
 
@@ -245,13 +265,12 @@ def _gru_gates(Z, H, h):
     """What `_gru_forward` keeps for BPTT, (A, Abar), from the input and hidden parts Z, H:
     every step at once (the hidden part carries the recurrence)."""
     B, T = Z.shape[0], Z.shape[1] // (3 * h)
-    Z, H = Z.reshape(B, T, 3 * h), H.reshape(B, T, 3 * h)
-    A = np.empty_like(Z)
-    Abar = np.empty((B, T, 2 * h), dtype=Z.dtype)
-    ru = np.add(Z[..., :2 * h], H[..., :2 * h], out=A[..., :2 * h])
+    Z, H = (M.reshape(B, T, 3, h).transpose(1, 2, 0, 3) for M in (Z, H))  # (T, 3, B, h)
+    A, Abar = np.empty((T, 3, B, h), dtype=Z.dtype), np.empty((T, 2, B, h), dtype=Z.dtype)
+    ru = np.add(Z[:, :2], H[:, :2], out=A[:, :2])
     _sigmoids(ru, ru, Abar)
-    n = np.multiply(A[..., :h], H[..., 2 * h:], out=A[..., 2 * h:])
-    n += Z[..., 2 * h:]
+    n = np.multiply(A[:, 0], H[:, 2], out=A[:, 2])
+    n += Z[:, 2]
     np.tanh(n, out=n)
     return A, Abar
 '''
@@ -262,12 +281,12 @@ def _gru_states(Z, H):
     B, h = Z.shape[0], H.shape[1] // 3
     T = Z.shape[1] // (3 * h)
     A, Abar = _gru_gates(Z, H, h)
-    S = np.empty((B, T, h), dtype=Z.dtype)
+    S = np.empty((T, B, h), dtype=Z.dtype)
     for t in range(T):
-        S[:, t] = Abar[:, t, h:] * A[:, t, 2 * h:]
+        np.multiply(Abar[t, 1], A[t, 2], out=S[t])
         if t:
-            S[:, t] += A[:, t, h:2 * h] * S[:, t - 1]
-    return S.reshape(B, T * h)
+            S[t] += A[t, 1] * S[t - 1]
+    return S.transpose(1, 0, 2).reshape(B, T * h)
 '''
 
 GRU_BACKWARD = '''\
@@ -275,45 +294,48 @@ def _gru_backward(G, Z, H, S, Wh, kept=None, recurrent=True, last=False):
     """(δZ, δH) of a GRU for t = T…1 from G = ∂L/∂S (with last=True ∂L/∂S[T] alone, (B, h))
     and what the forward loop kept (`_gru_forward`; computed from Z, H when None): dh = G[t] +
     δH[t+1] Whᵀ + dh[t+1] ⊙ u[t+1], then dn = dh ⊙ (1 − u) ⊙ tanh′, du = dh ⊙ (S[t−1] − n) ⊙
-    σ′(u), dr = dn ⊙ Hn ⊙ σ′(r); δZ[t] = (dr, du, dn), δH[t] = (dr, du, dn ⊙ r). The factors
-    Kn, Ku, Kr of dh and dn are computed for all steps before the loop. σ′ = σ(z)σ(−z), 1 − u
-    as σ(−z), tanh′ = 1 − n² where ≥ 1/16, else 4σ′(2z) (`_tanh_prime`)."""
+    σ′(u), dr = dn ⊙ Hn ⊙ σ′(r); δZ[t] = (dr, du, dn), δH[t] = (dr, du, dn ⊙ r). One loop over
+    time on contiguous (B, h) blocks. σ′ = σ(z)σ(−z), 1 − u as σ(−·), tanh′ = 1 − n² where
+    ≥ 1/16, else 4σ′(2z) (`_tanh_prime`)."""
     h = Wh.shape[0]
     B, T = S.shape[0], S.shape[1] // h
     A, Abar = kept if kept is not None else _gru_gates(Z, H, h)
-    Z, H, S = Z.reshape(B, T, 3 * h), H.reshape(B, T, 3 * h), S.reshape(B, T, h)
-    A, Abar = A.reshape(B, T, 3, h), Abar.reshape(B, T, 2, h)
-    R, U, N = A[:, :, 0], A[:, :, 1], A[:, :, 2]
-    Zn, Hn = Z[..., 2 * h:], H[..., 2 * h:]
-    Kn = _tanh_prime(N, lambda m: Zn[m] + R[m] * Hn[m])  # n's pre-activation where needed
-    Kn *= Abar[:, :, 1]  # (1 − u) ⊙ tanh′(n)
-    Kr = R * Abar[:, :, 0]
-    Kr *= Hn  # σ′(r) ⊙ Hn
-    Ku = U * Abar[:, :, 1]
-    Ku[:, 0] *= -N[:, 0]  # S[0] = 0
-    Ku[:, 1:] *= S[:, :-1] - N[:, 1:]  # σ′(u) ⊙ (S[t−1] − n)
+    Zn, Hn = Z.reshape(B, T, 3, h)[:, :, 2], H.reshape(B, T, 3, h)[:, :, 2]
+    S = S.reshape(B, T, h)
     shape = (B, h) if last else (B, T * h)
     if np.shape(G) != shape:
         G = np.broadcast_to(G, shape)
     if not last:
         G = G.reshape(B, T, h)
-    DZ, DH = np.empty_like(Z), np.empty_like(Z)
+    DZ, DH = np.empty((B, T, 3, h), dtype=Z.dtype), np.empty((B, T, 3, h), dtype=Z.dtype)
+    x = np.empty((B, h), dtype=Z.dtype)
     for t in range(T - 1, -1, -1):
         if t == T - 1:
             dh = G if last else G[:, t]
         elif recurrent:
-            dh = DH[:, t + 1] @ Wh.T
+            dh = DH[:, t + 1].reshape(B, 3 * h) @ Wh.T
             dh += carry
             if not last:
                 dh += G[:, t]
         else:  # a mutant's BPTT without δH[t+1] Whᵀ and dh[t+1] ⊙ u[t+1]
-            dh = np.zeros_like(carry) if last else G[:, t]
-        dn = np.multiply(dh, Kn[:, t], out=DZ[:, t, 2 * h:])
-        np.multiply(dn, Kr[:, t], out=DH[:, t, :h])
-        np.multiply(dh, Ku[:, t], out=DH[:, t, h:2 * h])
-        np.multiply(dn, R[:, t], out=DH[:, t, 2 * h:])
-        carry = dh * U[:, t]
-    DZ[..., :2 * h] = DH[..., :2 * h]
+            dh = np.zeros_like(x) if last else G[:, t]
+        (r, u, n), (rbar, ubar), dz, dH = A[t], Abar[t], DZ[:, t], DH[:, t]
+        dn = dh * ubar
+        dn *= _tanh_prime(n, lambda m: Zn[:, t][m] + r[m] * Hn[:, t][m])
+        dz[:, 2] = dn
+        np.multiply(dn, r, out=dH[:, 2])
+        np.multiply(dn, Hn[:, t], out=x)
+        x *= r
+        np.multiply(x, rbar, out=dH[:, 0])
+        if t:
+            np.subtract(S[:, t - 1], n, out=x)
+        else:
+            np.negative(n, out=x)  # S[0] = 0
+        x *= dh
+        x *= u
+        np.multiply(x, ubar, out=dH[:, 1])
+        dz[:, :2] = dH[:, :2]
+        carry = dh * u
     return DZ.reshape(B, T * 3 * h), DH.reshape(B, T * 3 * h)
 '''
 
