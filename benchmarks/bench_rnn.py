@@ -1,15 +1,17 @@
-"""One RNN training step: symnet's generated code vs hand-written NumPy BPTT vs PyTorch eager.
+"""One recurrent training step: symnet's generated code vs hand-written NumPy BPTT vs PyTorch.
 
     python benchmarks/bench_rnn.py [--threads 1] [--repeats 21]
 
-The network is `RNN(n, h)` (tanh, last state) → `Dense(h, c)` with softmax cross-entropy, a
-step being loss, gradients and an SGD update. The three steps run in this process on the same
-data and parameters, interleaved (A B C A B C …) so that drift in machine load hits all alike;
+The network is `RNN(n, h)` (tanh), `LSTM(n, h)` or `GRU(n, h)` (last state) → `Dense(h, c)`
+with softmax cross-entropy, a step being loss, gradients and an SGD update. The hand-written
+steps are clean NumPy BPTT as a careful person writes it (each keeps its gates and states from
+the forward loop; σ′ = σ(1 − σ), tanh′ = 1 − tanh²); PyTorch's are eager nn.RNN, nn.LSTM,
+nn.GRU with autograd. The three steps run in this process on the same data and parameters,
+interleaved (A B C A B C …) so that drift in machine load hits all alike;
 the table reports the median time per step and the ratios to the generated one (above 1: the
 generated step is faster), by the wall clock and by this process's CPU time. BLAS (and
 PyTorch) threads are set before NumPy is imported (default 1). PyTorch is optional: without
-it its column is left out.
-"""
+it its column is left out."""
 
 from __future__ import annotations
 
@@ -37,8 +39,11 @@ try:
 except ImportError:  # the PyTorch column is optional
     torch = None
 
-# (T, n_in, hidden, classes, batch)
-CONFIGS = [(16, 8, 32, 4, 32), (32, 16, 64, 4, 64), (64, 32, 128, 10, 128)]
+# (cell, T, n_in, hidden, classes, batch); the LSTM and GRU at the two smaller sizes only, as
+# a step of the largest takes ~0.3 s and the section is to stay under a minute
+CONFIGS = [("rnn", 16, 8, 32, 4, 32), ("rnn", 32, 16, 64, 4, 64), ("rnn", 64, 32, 128, 10, 128),
+           ("lstm", 16, 8, 32, 4, 32), ("lstm", 32, 16, 64, 4, 64),
+           ("gru", 16, 8, 32, 4, 32), ("gru", 32, 16, 64, 4, 64)]
 LR = 1e-3
 
 
@@ -71,6 +76,102 @@ def hand_step(p, X, Y, lr):
     return loss
 
 
+def _sigmoid(x):
+    return 1 / (1 + np.exp(-x))
+
+
+def _softmax_ce(h, W, c, Y):
+    """Loss, ∂L/∂W, ∂L/∂c and ∂L/∂h of softmax cross-entropy on the dense layer h W + c."""
+    B = h.shape[0]
+    Z = h @ W + c
+    E = np.exp(Z - Z.max(axis=1, keepdims=True))
+    P = E / E.sum(axis=1, keepdims=True)
+    loss = -np.sum(Y * np.log(P)) / B
+    dZ = (P - Y) / B
+    return loss, h.T @ dZ, dZ.sum(0), dZ @ W.T
+
+
+def _input_grads(X, dA):
+    """∂L/∂Wx and ∂L/∂b of a recurrence's input term from δ of every step (B, T, ·)."""
+    dA2 = dA.reshape(-1, dA.shape[2])
+    return X.reshape(dA2.shape[0], -1).T @ dA2, dA2.sum(0)
+
+
+def _recurrent_grad(H, dA):
+    """∂L/∂Wh = Σₜ H[t−1]ᵀ δ[t] (t = 2…T) from the states H and δ of every step."""
+    return H[:, :-1].reshape(-1, H.shape[2]).T @ dA[:, 1:].reshape(-1, dA.shape[2])
+
+
+def lstm_hand_step(p, X, Y, lr):
+    """LSTM (PyTorch's gates i, f, g, o) + dense + softmax cross-entropy, BPTT by hand: the
+    gates, memories and tanh(c) kept from the forward loop, σ′ = σ(1 − σ), tanh′ = 1 − tanh²."""
+    B, T, _ = X.shape
+    Wx, Wh, b, W, c = p["Wx1"], p["Wh1"], p["b1"], p["W2"], p["b2"]
+    h = Wh.shape[0]
+    A = (X.reshape(B * T, -1) @ Wx).reshape(B, T, 4 * h) + b
+    I, F, G, O, C, TC, H = (np.empty((B, T, h), dtype=X.dtype) for _ in range(7))
+    s = cell = np.zeros((B, h), dtype=X.dtype)
+    for t in range(T):
+        z = A[:, t] + s @ Wh
+        i = I[:, t] = _sigmoid(z[:, :h])
+        f = F[:, t] = _sigmoid(z[:, h:2 * h])
+        g = G[:, t] = np.tanh(z[:, 2 * h:3 * h])
+        o = O[:, t] = _sigmoid(z[:, 3 * h:])
+        cell = C[:, t] = f * cell + i * g
+        tc = TC[:, t] = np.tanh(cell)
+        s = H[:, t] = o * tc
+    loss, dW, dc, dh = _softmax_ce(s, W, c, Y)
+    dA = np.empty_like(A)
+    dcell = np.zeros_like(dh)
+    for t in range(T - 1, -1, -1):
+        i, f, g, o, tc = I[:, t], F[:, t], G[:, t], O[:, t], TC[:, t]
+        dcell = dcell + dh * o * (1 - tc * tc)
+        dA[:, t, :h] = dcell * g * i * (1 - i)
+        dA[:, t, h:2 * h] = dcell * C[:, t - 1] * f * (1 - f) if t else 0
+        dA[:, t, 2 * h:3 * h] = dcell * i * (1 - g * g)
+        dA[:, t, 3 * h:] = dh * tc * o * (1 - o)
+        dcell = dcell * f
+        dh = dA[:, t] @ Wh.T
+    (dWx, db), dWh = _input_grads(X, dA), _recurrent_grad(H, dA)
+    for name, grad in (("Wx1", dWx), ("Wh1", dWh), ("b1", db), ("W2", dW), ("b2", dc)):
+        p[name] -= lr * grad
+    return loss
+
+
+def gru_hand_step(p, X, Y, lr):
+    """GRU (PyTorch's: gates r, z, n, the hidden part of n gated by r) + dense + softmax
+    cross-entropy, BPTT by hand: the gates and hidden parts kept from the forward loop."""
+    B, T, _ = X.shape
+    Wx, Wh, b, bh, W, c = p["Wx1"], p["Wh1"], p["b1"], p["bh1"], p["W2"], p["b2"]
+    h = Wh.shape[0]
+    A = (X.reshape(B * T, -1) @ Wx).reshape(B, T, 3 * h) + b
+    Hid = np.empty_like(A)
+    R, U, N, S = (np.empty((B, T, h), dtype=X.dtype) for _ in range(4))
+    s = np.zeros((B, h), dtype=X.dtype)
+    for t in range(T):
+        q = Hid[:, t] = s @ Wh + bh
+        r = R[:, t] = _sigmoid(A[:, t, :h] + q[:, :h])
+        u = U[:, t] = _sigmoid(A[:, t, h:2 * h] + q[:, h:2 * h])
+        n = N[:, t] = np.tanh(A[:, t, 2 * h:] + r * q[:, 2 * h:])
+        s = S[:, t] = (1 - u) * n + u * s
+    loss, dW, dc, dh = _softmax_ce(s, W, c, Y)
+    dA, dHid = np.empty_like(A), np.empty_like(A)
+    for t in range(T - 1, -1, -1):
+        r, u, n = R[:, t], U[:, t], N[:, t]
+        dn = dh * (1 - u) * (1 - n * n)
+        dA[:, t, :h] = dHid[:, t, :h] = dn * Hid[:, t, 2 * h:] * r * (1 - r)
+        s_prev = S[:, t - 1] if t else 0
+        dA[:, t, h:2 * h] = dHid[:, t, h:2 * h] = dh * (s_prev - n) * u * (1 - u)
+        dA[:, t, 2 * h:] = dn
+        dHid[:, t, 2 * h:] = dn * r
+        dh = dh * u + dHid[:, t] @ Wh.T
+    (dWx, db), dWh, dbh = _input_grads(X, dA), _recurrent_grad(S, dHid), dHid.sum((0, 1))
+    for name, grad in (("Wx1", dWx), ("Wh1", dWh), ("b1", db), ("bh1", dbh), ("W2", dW),
+                       ("b2", dc)):
+        p[name] -= lr * grad
+    return loss
+
+
 def per_step(step, seconds) -> tuple[float, float]:
     """(wall, CPU) seconds per step over one round: this process's CPU time is less sensitive
     than the wall clock to other processes sharing the machine."""
@@ -81,9 +182,16 @@ def per_step(step, seconds) -> tuple[float, float]:
     return elapsed / n, (time.process_time() - cpu) / n
 
 
-def bench(config, dtype, repeats, seconds):
-    T, n, h, classes, batch = config
-    net = sn.Network([sn.RNN(n, h), sn.Dense(h, classes)], loss=sn.SoftmaxCrossEntropy(),
+LAYERS = {"rnn": "RNN", "lstm": "LSTM", "gru": "GRU"}
+HAND = {"rnn": hand_step, "lstm": lstm_hand_step, "gru": gru_hand_step}
+
+
+def steps_of(config, dtype):
+    """{name: one training step} of the generated, hand-written and PyTorch steps, each on its
+    own copy of the same parameters and on the same data."""
+    cell, T, n, h, classes, batch = config
+    layer = getattr(sn, LAYERS[cell])(n, h)
+    net = sn.Network([layer, sn.Dense(h, classes)], loss=sn.SoftmaxCrossEntropy(),
                      input_shape=(T, n))
     model = sn.compile(net, dtype)
     module = model.module
@@ -97,10 +205,11 @@ def bench(config, dtype, repeats, seconds):
         _, grads = module.loss_and_grads(p_gen, Xflat, Y)
         module.sgd_step(p_gen, grads, LR)
 
-    steps = {"generated": generated, "hand-written": lambda: hand_step(p_hand, X, Y, LR)}
+    hand = HAND[cell]
+    steps = {"generated": generated, "hand-written": lambda: hand(p_hand, X, Y, LR)}
     if torch is not None:
         tdtype = torch.float32 if dtype == np.float32 else torch.float64
-        rnn = torch.nn.RNN(n, h, batch_first=True).to(tdtype)
+        rnn = getattr(torch.nn, LAYERS[cell])(n, h, batch_first=True).to(tdtype)
         lin = torch.nn.Linear(h, classes).to(tdtype)
         opt = torch.optim.SGD([*rnn.parameters(), *lin.parameters()], lr=LR)
         tX, tY = torch.from_numpy(X), torch.from_numpy(Y.argmax(1))
@@ -113,6 +222,11 @@ def bench(config, dtype, repeats, seconds):
             opt.step()
 
         steps["PyTorch eager"] = torch_step
+    return steps
+
+
+def bench(config, dtype, repeats, seconds):
+    steps = steps_of(config, dtype)
     for step in steps.values():
         step()  # warm up
     times = {k: [] for k in steps}
@@ -123,7 +237,7 @@ def bench(config, dtype, repeats, seconds):
             {k: float(np.median([c for _, c in v])) for k, v in times.items()})
 
 
-HEAD = ("T", "n_in", "h", "B", "dtype", "generated", "hand-written NumPy", "hand/gen",
+HEAD = ("cell", "T", "n_in", "h", "B", "dtype", "generated", "hand-written NumPy", "hand/gen",
         "hand/gen CPU time", "PyTorch eager", "PyTorch/gen")
 
 
@@ -134,9 +248,9 @@ def measure(dtypes, repeats, seconds, configs=CONFIGS, say=None):
     rows = []
     for config, dtype in ((c, d) for c in configs for d in dtypes):
         t, cpu = bench(config, dtype, repeats, seconds)
-        T, n, h, _, batch = config
+        cell, T, n, h, _, batch = config
         torch_t = t.get("PyTorch eager")
-        rows.append((str(T), str(n), str(h), str(batch), np.dtype(dtype).name,
+        rows.append((LAYERS[cell], str(T), str(n), str(h), str(batch), np.dtype(dtype).name,
                      f"{1e3 * t['generated']:.3f} ms", f"{1e3 * t['hand-written']:.3f} ms",
                      f"{t['hand-written'] / t['generated']:.2f}",
                      f"{cpu['hand-written'] / cpu['generated']:.2f}",
@@ -150,7 +264,7 @@ def measure(dtypes, repeats, seconds, configs=CONFIGS, say=None):
 def main():
     if torch is not None:
         torch.set_num_threads(args.threads)
-    print(f"RNN training step, median of {args.repeats} interleaved rounds, {args.threads} "
+    print(f"Recurrent training step, median of {args.repeats} interleaved rounds, {args.threads} "
           f"thread(s); NumPy {np.__version__}"
           + (f", PyTorch {torch.__version__}" if torch is not None else ", no PyTorch"))
     print("| " + " | ".join(HEAD) + " |")

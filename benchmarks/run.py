@@ -21,8 +21,8 @@ Sections (each also runs alone: --only step,memory):
             evaluations of entry-by-entry central differences
   conv      one CNN training step: generated vs a vectorized hand-written NumPy CNN vs PyTorch
             eager, with peak memory (bench_conv.py); --quick: the digits CNN only
-  rnn       one RNN training step: generated vs hand-written NumPy BPTT vs PyTorch eager nn.RNN
-            (bench_rnn.py), wall-clock and CPU-time ratios; --quick: the smallest RNN only
+  rnn       one RNN, LSTM or GRU training step: generated vs hand-written NumPy BPTT vs PyTorch
+            eager (bench_rnn.py), wall-clock and CPU-time ratios; --quick: the smallest RNN only
 
 Timed variants run interleaved (A B C D A B C D …), so that a change in the load of a shared
 machine hits them alike; tables give medians and ratios. BLAS (and PyTorch) run one thread: set
@@ -627,9 +627,11 @@ def rnn_section() -> str:
     rows = bench_rnn.measure((np.float32, np.float64), repeats, 0.05, configs,
                              say=lambda row: say("  " + " | ".join(row)))
     return "\n".join([
-        f"One training step (loss_and_grads and the SGD update) of RNN(n_in, h) (tanh, last "
-        f"state) → Dense(h, c) with softmax cross-entropy, T steps: symnet's generated code, "
-        f"hand-written NumPy BPTT and PyTorch eager `nn.RNN` on the CPU, one thread. Medians of "
+        f"One training step (loss_and_grads and the SGD update) of RNN(n_in, h) (tanh), "
+        f"LSTM(n_in, h) or GRU(n_in, h) (last state) → Dense(h, c) with softmax cross-entropy, T "
+        f"steps: symnet's generated code, hand-written NumPy BPTT (gates and states kept from "
+        f"the forward loop) and PyTorch eager `nn.RNN`/`nn.LSTM`/`nn.GRU` on the CPU, one "
+        f"thread. Medians of "
         f"{repeats} interleaved rounds of 0.05 s; ratios above 1: the generated step is faster. "
         f"CPU time (this process's) is less sensitive than the wall clock to other processes "
         f"on a shared machine. The target: generated at least as fast as hand-written "
@@ -643,7 +645,7 @@ TITLES = {"step": "Training step",
           "symbolic": "Derivation and code generation against depth and width",
           "explicit": "Explicit (per-weight) mode: the largest network in 10 s",
           "checker": "Checker: verify against entry-by-entry central differences",
-          "conv": "CNN training step", "rnn": "RNN training step"}
+          "conv": "CNN training step", "rnn": "Recurrent (RNN, LSTM, GRU) training step"}
 
 
 def main():

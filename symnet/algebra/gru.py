@@ -18,35 +18,19 @@ u[t+1] (through Whk, and directly through the update gate):
     dn = ∂L/∂h ⊙ (1 − u) ⊙ tanh′,  du = ∂L/∂h ⊙ (Sk[t−1] − n) ⊙ σ′,  dr = dn ⊙ Hₙ ⊙ σ′,
     δZk[t] = (dr, du, dn),  δHk[t] = (dr, du, dn ⊙ r).
 
-Generated code: Hk's loop computes the states too (`recurrent.LoopStates` takes them), and the
-one backward loop gives δZk and δHk together.
+Generated code (`loops.py`): Hk's loop computes the states too (`recurrent.LoopStates` takes
+them) and keeps the gates, from which the one backward loop gives δZk and δHk together
+(`recurrent.LoopBackward`).
 """
 
 from __future__ import annotations
 
 import sympy as sp
 
+from .cells import complement, entrywise, hadamard, mapped, sigmoid, sigmoid_prime, tanh_prime
+from .loops import emit
 from .notation import display_name
 from .sequence import SeqOp, at, code, exact_blocks, exact_join, exact_matmul, latex_at
-
-
-def _sigmoid(v):
-    return 1 / (1 + sp.exp(-v))
-
-
-def _map(M, fn):
-    return sp.ImmutableMatrix(M.applyfunc(fn))
-
-
-def _mul(*Ms):
-    out = Ms[0]
-    for M in Ms[1:]:
-        out = out.multiply_elementwise(M)
-    return sp.ImmutableMatrix(out)
-
-
-def _one_minus(M):
-    return sp.ImmutableMatrix(M.applyfunc(lambda v: 1 - v))
 
 
 def _thirds(M, h):
@@ -54,11 +38,16 @@ def _thirds(M, h):
 
 
 def _cell(z, hid, s, h):
-    """(r, u, n, s′) of one step, exactly: z and hid the step's input and hidden parts."""
+    """(r, u, n, s′, (r, u, n)'s pre-activations, 1 − u) of one step, exactly: z and hid the
+    step's input and hidden parts (1 − u as σ(−·) at a working precision, `cells`)."""
     (zr, zu, zn), (hr, hu, hn) = _thirds(z, h), _thirds(hid, h)
-    r, u = _map(zr + hr, _sigmoid), _map(zu + hu, _sigmoid)
-    n = _map(zn + _mul(r, hn), sp.tanh)
-    return r, u, n, sp.ImmutableMatrix(_mul(_one_minus(u), n) + _mul(u, s))
+    pre_r, pre_u = sp.ImmutableMatrix(zr + hr), sp.ImmutableMatrix(zu + hu)
+    r, u = mapped(pre_r, sigmoid), mapped(pre_u, sigmoid)
+    pre_n = sp.ImmutableMatrix(zn + hadamard(r, hn))
+    n = mapped(pre_n, sp.tanh)
+    ubar = entrywise(complement, pre_u, u)
+    return (r, u, n, sp.ImmutableMatrix(hadamard(ubar, n) + hadamard(u, s)),
+            (pre_r, pre_u, pre_n), ubar)
 
 
 class StepDense(SeqOp):
@@ -119,12 +108,10 @@ class GRUHidden(SeqOp):
                 rf"^{{\top}}\right]_{{t}},\ {S}[0] = 0")
 
     def loop(self, p) -> str:
-        """The temporary holding (H, S) from the generated forward loop (see
-        `recurrent.Recurrence.loop`): S's code takes [1]."""
-        p.context.define("_gru_forward", GRU_FORWARD)
-        p.context.helpers.add("_sigmoid")
+        """The temporary holding (H, S, kept) from the generated forward loop (see
+        `recurrent.Recurrence.loop`): S's code takes [1], BPTT's the gates kept, [2]."""
         args = ", ".join(code(p, a) for a in (self.Z, self.Wh, self.bh))
-        return p.block.let(f"_gru_forward({args})", f"{self._str(4)}_loop")
+        return p.block.let(f"{emit(p.context, '_gru_forward')}({args})", f"{self._str(4)}_loop")
 
     def _numpycode(self, p):
         return f"{self.loop(p)}[0]"
@@ -171,9 +158,7 @@ class GRUStates(SeqOp):
                 rf"{self._gates(p, True)},\ h[0] = 0")
 
     def _numpycode(self, p):
-        p.context.define("_gru_states", GRU_STATES)
-        p.context.helpers.add("_sigmoid")
-        return f"_gru_states({code(p, self.Z)}, {code(p, self.H)})"
+        return f"{emit(p.context, '_gru_states')}({code(p, self.Z)}, {code(p, self.H)})"
 
     def _exact_value(self, ev, batch):
         zs, hs = exact_blocks(ev(self.Z), self.T), exact_blocks(ev(self.H), self.T)
@@ -225,13 +210,16 @@ class GRUBackward(SeqOp):
                 rf"\sigma',\ dr = dn \odot {latex_at(p, self.H, 't')}_n \odot \sigma'")
 
     def _numpycode(self, p):
-        p.context.define("_gru_backward", GRU_BACKWARD)
-        p.context.helpers.add("_sigmoid")
-        args = ", ".join(code(p, a) for a in (self.G, self.Z, self.H, self.S, self.Wh))
+        return self._call(p, self.G, False)
+
+    def _call(self, p, G, last: bool, kept=None) -> str:
+        """The call of the BPTT loop with ∂L/∂S = G (∂L/∂S[T] alone if `last`), from the gates
+        the forward loop `kept` (code text), or else recomputed from Z and H."""
+        args = ", ".join(code(p, a) for a in (G, self.Z, self.H, self.S, self.Wh))
+        call = (f"{emit(p.context, '_gru_backward')}({args}, {kept}, {self.recurrent}"
+                + (", last=True)" if last else ")"))
         # one loop gives both parts: δZ's and δH's code share the temporary (Block.let)
-        pair = p.block.let(f"_gru_backward({args}, {self.recurrent})",
-                           f"d{self.S.name}_loop")
-        return f"{pair}[{self.part}]"
+        return f"{p.block.let(call, f'd{self.S.name}_loop')}[{self.part}]"
 
     def _exact_value(self, ev, batch):
         T = self.T
@@ -242,83 +230,16 @@ class GRUBackward(SeqOp):
         dH_next, carry = sp.zeros(rows, 3 * h), sp.zeros(rows, h)
         for t in reversed(range(T)):
             s_prev = S[t - 1] if t else sp.zeros(rows, h)
-            r, u, n, _ = _cell(Z[t], H[t], s_prev, h)
+            r, u, n, _, (pre_r, pre_u, pre_n), ubar = _cell(Z[t], H[t], s_prev, h)
             dh = G[t] + (exact_matmul(dH_next, Wh.T) + carry if self.recurrent
                          else sp.zeros(rows, h))
-            dn = _mul(dh, _one_minus(u), _one_minus(_mul(n, n)))
-            du = _mul(dh, sp.ImmutableMatrix(s_prev - n), u, _one_minus(u))
-            dr = _mul(dn, _thirds(H[t], h)[2], r, _one_minus(r))
-            dH_next = exact_join([dr, du, _mul(dn, r)])
+            dn = hadamard(dh, ubar, entrywise(tanh_prime, pre_n, n))
+            du = hadamard(dh, sp.ImmutableMatrix(s_prev - n), entrywise(sigmoid_prime, pre_u, u))
+            dr = hadamard(dn, _thirds(H[t], h)[2], entrywise(sigmoid_prime, pre_r, r))
+            dH_next = exact_join([dr, du, hadamard(dn, r)])
             out.append(exact_join([dr, du, dn]) if self.part == 0 else dH_next)
-            carry = _mul(dh, u)
+            carry = hadamard(dh, u)
         return exact_join(out[::-1])
 
-
-# ── the generated module's loops ───────────────────────────────────────────────────────────
-
-GRU_FORWARD = '''\
-def _gru_forward(Z, Wh, bh):
-    """(H, S): H[t] = S[t−1] Wh + bh and S[t] = (1 − u) ⊙ n + u ⊙ S[t−1] with r = σ(Zr + Hr),
-    u = σ(Zz + Hz), n = tanh(Zn + r ⊙ Hn) (PyTorch's GRU), S[0] = 0: one loop over time."""
-    h = Wh.shape[0]
-    B, T = Z.shape[0], Z.shape[1] // (3 * h)
-    Z = Z.reshape(B, T, 3 * h)
-    H = np.empty_like(Z)
-    S = np.empty((B, T, h), dtype=Z.dtype)
-    s = np.zeros((B, h), dtype=Z.dtype)
-    for t in range(T):
-        Ht = H[:, t] = s @ Wh + bh
-        z = Z[:, t]
-        r = _sigmoid(z[:, :h] + Ht[:, :h])
-        u = _sigmoid(z[:, h:2 * h] + Ht[:, h:2 * h])
-        n = np.tanh(z[:, 2 * h:] + r * Ht[:, 2 * h:])
-        s = S[:, t] = (1 - u) * n + u * s
-    return H.reshape(B, T * 3 * h), S.reshape(B, T * h)
-'''
-
-GRU_STATES = '''\
-def _gru_states(Z, H):
-    """S from the input and hidden parts Z, H of a GRU (one loop over time)."""
-    B, h = Z.shape[0], H.shape[1] // 3
-    T = Z.shape[1] // (3 * h)
-    Z, H = Z.reshape(B, T, 3 * h), H.reshape(B, T, 3 * h)
-    R = _sigmoid(Z[..., :h] + H[..., :h])
-    U = _sigmoid(Z[..., h:2 * h] + H[..., h:2 * h])
-    N = np.tanh(Z[..., 2 * h:] + R * H[..., 2 * h:])
-    S = np.empty((B, T, h), dtype=Z.dtype)
-    s = np.zeros((B, h), dtype=Z.dtype)
-    for t in range(T):
-        s = S[:, t] = (1 - U[:, t]) * N[:, t] + U[:, t] * s
-    return S.reshape(B, T * h)
-'''
-
-GRU_BACKWARD = '''\
-def _gru_backward(G, Z, H, S, Wh, recurrent=True):
-    """(δZ, δH) of a GRU for t = T…1 from G = ∂L/∂S: dh = G[t] + δH[t+1] Whᵀ + dh[t+1] ⊙
-    u[t+1], then dn = dh ⊙ (1 − u) ⊙ (1 − n²), du = dh ⊙ (S[t−1] − n) ⊙ u(1 − u), dr = dn ⊙
-    Hn ⊙ r(1 − r); δZ[t] = (dr, du, dn), δH[t] = (dr, du, dn ⊙ r). One loop over time."""
-    h = Wh.shape[0]
-    B, T = S.shape[0], S.shape[1] // h
-    G = np.broadcast_to(G, S.shape).reshape(B, T, h)
-    Z, H, S = Z.reshape(B, T, 3 * h), H.reshape(B, T, 3 * h), S.reshape(B, T, h)
-    R = _sigmoid(Z[..., :h] + H[..., :h])
-    U = _sigmoid(Z[..., h:2 * h] + H[..., h:2 * h])
-    N = np.tanh(Z[..., 2 * h:] + R * H[..., 2 * h:])
-    DZ, DH = np.empty_like(Z), np.empty_like(H)
-    dH = np.zeros((B, 3 * h), dtype=Z.dtype)
-    carry = np.zeros((B, h), dtype=Z.dtype)
-    for t in range(T - 1, -1, -1):
-        dh = G[:, t] + dH @ Wh.T + carry if recurrent else G[:, t]
-        r, u, n = R[:, t], U[:, t], N[:, t]
-        s_prev = S[:, t - 1] if t else 0
-        dn = dh * (1 - u) * (1 - n * n)
-        DZ[:, t, :h] = DH[:, t, :h] = dn * H[:, t, 2 * h:] * r * (1 - r)
-        DZ[:, t, h:2 * h] = DH[:, t, h:2 * h] = dh * (s_prev - n) * u * (1 - u)
-        DZ[:, t, 2 * h:] = dn
-        DH[:, t, 2 * h:] = dn * r
-        dH = DH[:, t]
-        carry = dh * u
-    return DZ.reshape(B, T * 3 * h), DH.reshape(B, T * 3 * h)
-'''
 
 __all__ = ["GRUBackward", "GRUHidden", "GRUStates", "StepDense"]

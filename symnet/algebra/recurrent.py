@@ -28,7 +28,9 @@ from dataclasses import replace
 
 import sympy as sp
 
-from .gru import GRUHidden, GRUStates
+from .cells import entrywise, hadamard, mapped, sigmoid, sigmoid_prime, tanh_prime
+from .gru import GRUBackward, GRUHidden, GRUStates
+from .loops import emit
 from .matexpr import Elementwise
 from .notation import display_name
 from .sequence import AtTimeStep, SeqOp, at, code, exact_blocks, exact_join, latex_at
@@ -36,31 +38,6 @@ from .sequence import AtTimeStep, SeqOp, at, code, exact_blocks, exact_join, lat
 CELLS = ("rnn", "lstm")
 # An LSTM's pre-activations hold four gates per unit, in PyTorch's order (i, f, g, o).
 GATES = {"rnn": 1, "lstm": 4}
-
-
-def _sigmoid(v):
-    return 1 / (1 + sp.exp(-v))
-
-
-def _map(M, fn):
-    return sp.ImmutableMatrix(M.applyfunc(fn))
-
-
-def _mul(*Ms):
-    out = Ms[0]
-    for M in Ms[1:]:
-        out = out.multiply_elementwise(M)
-    return sp.ImmutableMatrix(out)
-
-
-def _tanh_prime(z, s):
-    """tanh′(z) with s = tanh(z): 1 − s² exactly, but sech²(z) for a floating z (evaluation at
-    50 digits), where 1 − s² would cancel to nothing once |z| ≳ 58 (tanh′ < 10⁻⁵⁰)."""
-    return 1 / sp.cosh(z) ** 2 if isinstance(z, sp.Float) else 1 - s**2
-
-
-def _one_minus(M):
-    return sp.ImmutableMatrix(M.applyfunc(lambda v: 1 - v))
 
 
 # ── the forward pass ───────────────────────────────────────────────────────────────────────
@@ -96,11 +73,9 @@ class Recurrence(SeqOp):
     def loop(self, p) -> str:
         """The name of a temporary holding (Z, S) from the generated forward loop, which
         computes both: Z's code takes [0], and S's code ([1], `LoopStates`) reuses the states
-        the loop needed anyway instead of applying tanh (or the LSTM cell) to Z once more."""
-        name = f"_{self.cell}_forward"
-        p.context.define(name, FORWARD[self.cell])
-        if self.cell == "lstm":
-            p.context.helpers.add("_sigmoid")
+        the loop needed anyway instead of applying tanh (or the LSTM cell) to Z once more. An
+        LSTM's loop also keeps its gates and memories ([2]) for BPTT (`LoopBackward`)."""
+        name = emit(p.context, f"_{self.cell}_forward")
         args = ", ".join(p._print(a) for a in (self.X, self.Wx, self.Wh, self.b))
         # one temporary per call text: S's code finds the same one (Block.let is by code)
         return p.block.let(f"{name}({args})", f"{self._str(6)}_loop")
@@ -120,7 +95,7 @@ class Recurrence(SeqOp):
             z = sp.ImmutableMatrix(x * Wx + state * Wh + bias)
             out.append(z)
             if self.cell == "rnn":
-                state = _map(z, sp.tanh)
+                state = mapped(z, sp.tanh)
             else:
                 state, c = _lstm_step(z, c, h)
         return exact_join(out)
@@ -129,13 +104,13 @@ class Recurrence(SeqOp):
 def _gates(z, h):
     """i, f, g, o of one step's pre-activations, exactly."""
     i, f, g, o = (z[:, k * h:(k + 1) * h] for k in range(4))
-    return _map(i, _sigmoid), _map(f, _sigmoid), _map(g, sp.tanh), _map(o, _sigmoid)
+    return mapped(i, sigmoid), mapped(f, sigmoid), mapped(g, sp.tanh), mapped(o, sigmoid)
 
 
 def _lstm_step(z, c, h):
     i, f, g, o = _gates(z, h)
-    c = sp.ImmutableMatrix(_mul(f, c) + _mul(i, g))
-    return _mul(o, _map(c, sp.tanh)), c
+    c = sp.ImmutableMatrix(hadamard(f, c) + hadamard(i, g))
+    return hadamard(o, mapped(c, sp.tanh)), c
 
 
 class LSTMStates(SeqOp):
@@ -164,9 +139,7 @@ class LSTMStates(SeqOp):
                 r"\odot g[t],\ c[0] = 0")
 
     def _numpycode(self, p):
-        p.context.define("_lstm_states", LSTM_STATES)
-        p.context.helpers.add("_sigmoid")
-        return f"_lstm_states({p._print(self.Z)}, {self.T})"
+        return f"{emit(p.context, '_lstm_states')}({p._print(self.Z)}, {self.T})"
 
     def _exact_value(self, ev, batch):
         zs = exact_blocks(ev(self.Z), self.T)
@@ -211,14 +184,19 @@ class LoopStates(SeqOp):
 
 def recurrent_code(forward, backward) -> tuple[list, list]:
     """The forward and backward equations as code generation computes them: each recurrent
-    layer's S = cell(Z) read from the loop that computed Z (`LoopStates`), and an RNN's BPTT
-    fed ∂L/∂S[T] alone where ∂L/∂S is zero at the other steps (`FromLastStep`). Printed
-    forms and values are unchanged; only the code is cheaper."""
-    return _loop_states(forward), _from_last_step(backward)
+    layer's S = cell(Z) read from the loop that computed Z (`LoopStates`), and its BPTT run
+    from what that loop kept and, where ∂L/∂S is zero but at step T, from ∂L/∂S[T] alone
+    (`LoopBackward`). Printed forms and values are unchanged; only the code is cheaper."""
+    return _loop_states(forward), _loop_backward(forward, backward)
+
+
+def _loops(forward) -> dict:
+    """{Z (or a GRU's H): the Recurrence (GRUHidden) whose forward loop computes it}."""
+    return {eq.lhs: eq.rhs for eq in forward if isinstance(eq.rhs, Recurrence | GRUHidden)}
 
 
 def _loop_states(equations) -> list:
-    loops = {eq.lhs: eq.rhs for eq in equations if isinstance(eq.rhs, Recurrence | GRUHidden)}
+    loops = _loops(equations)
     out = []
     for eq in equations:
         rhs = eq.rhs
@@ -233,15 +211,17 @@ def _loop_states(equations) -> list:
     return out
 
 
-class FromLastStep(SeqOp):
-    """An RNN's δ = `backward` (RNNBackward) for code generation only, where its ∂L/∂S is
-    [g if t = T, else 0]ₜ: printed as `backward`, computed from g alone (B, h) instead of a
-    (B, T·h) array of zeros that each step would add."""
+class LoopBackward(SeqOp):
+    """δ = `backward` (RNNBackward, LSTMBackward or GRUBackward) for code generation only:
+    printed as `backward`, computed from what `loop` kept (the LSTM's Recurrence or the GRU's
+    GRUHidden whose forward loop computed the gates and memories; 0 for an RNN, or where no
+    loop did) instead of applying σ and tanh again, and, where ∂L/∂S is [g if t = T, else 0]ₜ,
+    from `g` (B, h) alone (else 0) instead of a (B, T·h) array of zeros that each step adds."""
 
-    def __new__(cls, backward, g):
-        return super().__new__(cls, backward, g)
+    def __new__(cls, backward, loop, g):
+        return super().__new__(cls, backward, loop, g)
 
-    backward, g = (property(lambda self, i=i: self.args[i]) for i in range(2))
+    backward, loop, g = (property(lambda self, i=i: self.args[i]) for i in range(3))
 
     @property
     def shape(self):
@@ -254,25 +234,38 @@ class FromLastStep(SeqOp):
         return p._print(self.backward)
 
     def _numpycode(self, p):
-        return self.backward._call(p, self.g, True)
+        kept = f"{self.loop.loop(p)}[2]" if isinstance(self.loop, Recurrence | GRUHidden) else None
+        last = self.g != 0
+        return self.backward._call(p, self.g if last else self.backward.G, last, kept)
 
     def _exact_value(self, ev, batch):
         return ev(self.backward)
 
 
-def _from_last_step(equations) -> list:
-    """Each δ = RNNBackward(∂L/∂S, …) whose ∂L/∂S is defined as AtTimeStep(g, T, T) and used
-    nowhere else becomes FromLastStep(δ, g), and ∂L/∂S's own equation is left out."""
-    defined = {eq.lhs: eq.rhs for eq in equations}
-    reads = Counter(s for eq in equations for s in eq.rhs.atoms(sp.MatrixSymbol))
+def _loop_backward(forward, backward) -> list:
+    """Each BPTT node δ = …Backward(∂L/∂S, …) becomes LoopBackward(δ, loop, g): `loop` the
+    forward loop of its LSTM or GRU, `g` where ∂L/∂S is defined as AtTimeStep(g, T, T) and read
+    by this layer's BPTT alone (∂L/∂S's own equation is then left out)."""
+    loops = _loops(forward)
+    defined = {eq.lhs: eq.rhs for eq in backward}
+    reads = Counter(s for eq in backward for s in eq.rhs.atoms(sp.MatrixSymbol))
+    bptt = (RNNBackward, LSTMBackward, GRUBackward)
+    by_bptt = Counter(eq.rhs.G for eq in backward if isinstance(eq.rhs, bptt))
     dropped, out = set(), []
-    for eq in equations:
+    for eq in backward:
         rhs = eq.rhs
-        G = getattr(rhs, "G", None) if isinstance(rhs, RNNBackward) else None
-        at_last = defined.get(G)
-        if isinstance(at_last, AtTimeStep) and at_last.t == at_last.T and reads[G] == 1:
-            eq = replace(eq, rhs=FromLastStep(rhs, at_last.G))
-            dropped.add(G)
+        if isinstance(rhs, bptt):
+            at_last = defined.get(rhs.G)
+            g = 0
+            if (isinstance(at_last, AtTimeStep) and at_last.t == at_last.T
+                    and reads[rhs.G] == by_bptt[rhs.G]):
+                g = at_last.G
+                dropped.add(rhs.G)
+            cell = "gru" if isinstance(rhs, GRUBackward) else "lstm"
+            loop = loops.get(rhs.H if cell == "gru" else rhs.Z)
+            if isinstance(rhs, RNNBackward) or loop is None or loop.cell != cell:
+                loop = 0
+            eq = replace(eq, rhs=LoopBackward(rhs, loop, g))
         out.append(eq)
     return [eq for eq in out if eq.lhs not in dropped]
 
@@ -324,11 +317,12 @@ class RNNBackward(_Backward):
     def _numpycode(self, p):
         return self._call(p, self.G, False)
 
-    def _call(self, p, G, last: bool) -> str:
-        p.context.define("_rnn_backward", RNN_BACKWARD)
-        p.context.helpers.add("_sigmoid_prime")
+    def _call(self, p, G, last: bool, kept=None) -> str:
+        """The call of the BPTT loop with ∂L/∂S = G (∂L/∂S[T] alone if `last`); an RNN's loop
+        needs nothing `kept` besides the states S."""
         args = ", ".join(code(p, a) for a in (G, self.Z, self.S, self.Wh))
-        return f"_rnn_backward({args}, {self.recurrent}" + (", last=True)" if last else ")")
+        return (f"{emit(p.context, '_rnn_backward')}({args}, {self.recurrent}"
+                + (", last=True)" if last else ")"))
 
     def _exact_value(self, ev, batch):
         G, S, Wh = exact_blocks(ev(self.G), self.T), exact_blocks(ev(self.S), self.T), ev(self.Wh)
@@ -337,9 +331,7 @@ class RNNBackward(_Backward):
         out = []
         for t in reversed(range(self.T)):
             dh = G[t] + (d * Wh.T if self.recurrent else sp.zeros(*d.shape))
-            z, s = Z[t], S[t]
-            d = _mul(dh, sp.ImmutableMatrix(z.rows, z.cols,
-                                            lambda i, j, z=z, s=s: _tanh_prime(z[i, j], s[i, j])))
+            d = hadamard(dh, entrywise(tanh_prime, Z[t], S[t]))
             out.append(d)
         return exact_join(out[::-1])
 
@@ -364,10 +356,14 @@ class LSTMBackward(_Backward):
                 r"o[t] \odot \tanh'(c[t]) + dc[t+1] \odot f[t+1]")
 
     def _numpycode(self, p):
-        p.context.define("_lstm_backward", LSTM_BACKWARD)
-        p.context.helpers.add("_sigmoid")
-        args = ", ".join(code(p, a) for a in (self.G, self.Z, self.Wh))
-        return f"_lstm_backward({args}, {self.recurrent})"
+        return self._call(p, self.G, False)
+
+    def _call(self, p, G, last: bool, kept=None) -> str:
+        """The call of the BPTT loop with ∂L/∂S = G (∂L/∂S[T] alone if `last`), from the gates
+        and memories the forward loop `kept` (code text), or else recomputed from Z."""
+        args = ", ".join(code(p, a) for a in (G, self.Z, self.Wh))
+        return (f"{emit(p.context, '_lstm_backward')}({args}, {kept}, {self.recurrent}"
+                + (", last=True)" if last else ")"))
 
     def _exact_value(self, ev, batch):
         G, Z, Wh = exact_blocks(ev(self.G), self.T), exact_blocks(ev(self.Z), self.T), ev(self.Wh)
@@ -376,150 +372,25 @@ class LSTMBackward(_Backward):
         gates, cells, c = [], [], sp.zeros(rows, h)
         for z in Z:
             i, f, g, o = _gates(z, h)
-            c = sp.ImmutableMatrix(_mul(f, c) + _mul(i, g))
+            c = sp.ImmutableMatrix(hadamard(f, c) + hadamard(i, g))
             gates.append((i, f, g, o))
             cells.append(c)
         dz, dc_next, out = sp.zeros(rows, 4 * h), sp.zeros(rows, h), []
         for t in reversed(range(self.T)):
             i, f, g, o = gates[t]
+            zi, zf, zg, zo = (Z[t][:, k * h:(k + 1) * h] for k in range(4))
             dh = G[t] + (dz * Wh.T if self.recurrent else sp.zeros(rows, h))
-            tc = _map(cells[t], sp.tanh)
-            dc = sp.ImmutableMatrix(_mul(dh, o, _one_minus(_mul(tc, tc))) + dc_next)
+            tc = mapped(cells[t], sp.tanh)
+            dc = sp.ImmutableMatrix(hadamard(dh, o, entrywise(tanh_prime, cells[t], tc)) + dc_next)
             c_prev = cells[t - 1] if t else sp.zeros(rows, h)
-            dsig = [_mul(v, _one_minus(v)) for v in (i, f, o)]
-            dz = exact_join([_mul(dc, g, dsig[0]), _mul(dc, c_prev, dsig[1]),
-                             _mul(dc, i, _one_minus(_mul(g, g))), _mul(dh, tc, dsig[2])])
+            dsig = [entrywise(sigmoid_prime, *zv) for zv in ((zi, i), (zf, f), (zo, o))]
+            dg = entrywise(tanh_prime, zg, g)
+            dz = exact_join([hadamard(dc, g, dsig[0]), hadamard(dc, c_prev, dsig[1]),
+                             hadamard(dc, i, dg), hadamard(dh, tc, dsig[2])])
             out.append(dz)
-            dc_next = _mul(dc, f)
+            dc_next = hadamard(dc, f)
         return exact_join(out[::-1])
 
 
-# ── the generated module's loops (helper functions, emitted when used) ─────────────────────
-
-FORWARD = {
-    "rnn": '''\
-def _rnn_forward(X, Wx, Wh, b):
-    """(Z, S): Z[t] = X[t] Wx + S[t−1] Wh + b and S[t] = tanh(Z[t]) for t = 1…T, S[0] = 0:
-    every step's input term in one product, then one loop over time, each step vectorized
-    over the batch. S is returned too: it is the layer's output, and tanh is the costly part."""
-    n, h = Wx.shape
-    B, T = X.shape[0], X.shape[1] // n
-    Z = (X.reshape(B * T, n) @ Wx + b).reshape(B, T, h)
-    S = np.empty_like(Z)
-    s = S[:, 0] = np.tanh(Z[:, 0])
-    for t in range(1, T):
-        z = s @ Wh
-        z += Z[:, t]
-        Z[:, t] = z
-        s = S[:, t] = np.tanh(z)  # of a contiguous z: NumPy's SIMD tanh needs one
-    return Z.reshape(B, T * h), S.reshape(B, T * h)
-''',
-    "lstm": '''\
-def _lstm_forward(X, Wx, Wh, b):
-    """(Z, S): Z[t] = X[t] Wx + S[t−1] Wh + b, S[t] = o ⊙ tanh(c[t]), c[t] = f ⊙ c[t−1] +
-    i ⊙ g with (i, f, g, o) = (σ, σ, tanh, σ)(Z[t]) (PyTorch's gate order): one loop over
-    time, the states returned with the pre-activations."""
-    n, h4 = Wx.shape
-    h = h4 // 4
-    B, T = X.shape[0], X.shape[1] // n
-    Z = (X.reshape(B * T, n) @ Wx + b).reshape(B, T, h4)
-    S = np.empty((B, T, h), dtype=Z.dtype)
-    c = np.zeros((B, h), dtype=Z.dtype)
-    for t in range(T):
-        if t:
-            Z[:, t] += S[:, t - 1] @ Wh
-        z = Z[:, t]
-        c = _sigmoid(z[:, h:2 * h]) * c + _sigmoid(z[:, :h]) * np.tanh(z[:, 2 * h:3 * h])
-        S[:, t] = _sigmoid(z[:, 3 * h:]) * np.tanh(c)
-    return Z.reshape(B, T * h4), S.reshape(B, T * h)
-''',
-}
-
-LSTM_STATES = '''\
-def _lstm_states(Z, T):
-    """S[t] = o[t] ⊙ tanh(c[t]) from the gate pre-activations Z (one loop over time)."""
-    B, h = Z.shape[0], Z.shape[1] // (4 * T)
-    Z = Z.reshape(B, T, 4 * h)
-    I, F, O = _sigmoid(Z[..., :h]), _sigmoid(Z[..., h:2 * h]), _sigmoid(Z[..., 3 * h:])
-    Gg = np.tanh(Z[..., 2 * h:3 * h])
-    S = np.empty((B, T, h), dtype=Z.dtype)
-    c = np.zeros((B, h), dtype=Z.dtype)
-    for t in range(T):
-        c = F[:, t] * c + I[:, t] * Gg[:, t]
-        S[:, t] = O[:, t] * np.tanh(c)
-    return S.reshape(B, T * h)
-'''
-
-RNN_BACKWARD = '''\
-def _rnn_backward(G, Z, S, Wh, recurrent=True, last=False):
-    """δ[t] = (G[t] + δ[t+1] Whᵀ) ⊙ tanh′(Z[t]) for t = T…1, δ[T+1] = 0: backpropagation
-    through time, one loop, each step vectorized over the batch and written in place into
-    the array of tanh′ (three NumPy calls a step: at small sizes their overhead is the cost).
-    G = ∂L/∂S, or with last=True ∂L/∂S[T] alone (B, h), the other steps' being 0 (a layer
-    that returns its last state): then no zeros are made or added.
-    tanh′ is 1 − S[t]² from the states, except where that cancels (|S| near 1, where S is
-    rounded and 1 − S² loses its digits, 0 once tanh rounds to ±1): there it is 4σ′(2Z), the
-    form symnet's tanh′ takes elsewhere."""
-    h = Wh.shape[0]
-    B, T = S.shape[0], S.shape[1] // h
-    shape = (B, h) if last else S.shape
-    if np.shape(G) != shape:
-        G = np.broadcast_to(G, shape)
-    if not last:
-        G = G.reshape(B, T, h)
-    G_T = G if last else G[:, T - 1]
-    D = S.reshape(B, T, h) ** 2
-    np.subtract(1, D, out=D)
-    # S² is within a few roundings of tanh(Z)² (tanh's own and the square's), so where
-    # 1 − S² ≥ 1/16 it is tanh′ to within ~100 roundings relatively (6e-6 in float32, 2e-14
-    # in float64: tests/test_recurrent.py measures it); below 1/16 it is computed from Z.
-    steep = D < 0.0625
-    if steep.any():
-        D[steep] = 4 * _sigmoid_prime(2 * Z.reshape(B, T, h)[steep])
-    d = np.multiply(G_T, D[:, T - 1], out=D[:, T - 1])
-    if not recurrent:  # a mutant's BPTT without δ[t+1] Whᵀ: each step only its own G[t]
-        if last:
-            D[:, :T - 1] = 0
-        else:
-            D[:, :T - 1] *= G[:, :T - 1]
-        return D.reshape(B, T * h)
-    for t in range(T - 2, -1, -1):
-        e = d @ Wh.T
-        if not last:
-            e += G[:, t]
-        d = np.multiply(e, D[:, t], out=D[:, t])
-    return D.reshape(B, T * h)
-'''
-
-LSTM_BACKWARD = '''\
-def _lstm_backward(G, Z, Wh, recurrent=True):
-    """δ[t] of an LSTM for t = T…1 from G = ∂L/∂S: dh = G[t] + δ[t+1] Whᵀ, dc = dh ⊙ o ⊙
-    (1 − tanh²c[t]) + dc[t+1] ⊙ f[t+1], then each gate's derivative (one loop over time)."""
-    h = Wh.shape[0]
-    B, T = Z.shape[0], Z.shape[1] // (4 * h)
-    Z = Z.reshape(B, T, 4 * h)
-    G = np.broadcast_to(G, (B, T * h)).reshape(B, T, h)
-    I, F, O = _sigmoid(Z[..., :h]), _sigmoid(Z[..., h:2 * h]), _sigmoid(Z[..., 3 * h:])
-    Gg = np.tanh(Z[..., 2 * h:3 * h])
-    C = np.empty((B, T, h), dtype=Z.dtype)
-    c = np.zeros((B, h), dtype=Z.dtype)
-    for t in range(T):
-        c = C[:, t] = F[:, t] * c + I[:, t] * Gg[:, t]
-    D = np.empty_like(Z)
-    dz = np.zeros((B, 4 * h), dtype=Z.dtype)
-    dc_next = np.zeros((B, h), dtype=Z.dtype)
-    for t in range(T - 1, -1, -1):
-        dh = G[:, t] + dz @ Wh.T if recurrent else G[:, t]
-        tc = np.tanh(C[:, t])
-        dc = dh * O[:, t] * (1 - tc * tc) + dc_next
-        c_prev = C[:, t - 1] if t else 0
-        i, f, g, o = I[:, t], F[:, t], Gg[:, t], O[:, t]
-        dz = np.concatenate([dc * g * i * (1 - i), dc * c_prev * f * (1 - f),
-                             dc * i * (1 - g * g), dh * tc * o * (1 - o)], axis=1)
-        D[:, t] = dz
-        dc_next = dc * f
-    return D.reshape(B, T * 4 * h)
-'''
-
-__all__ = ["CELLS", "GATES", "FromLastStep", "LSTMBackward", "LSTMStates", "LoopStates",
+__all__ = ["CELLS", "GATES", "LSTMBackward", "LSTMStates", "LoopBackward", "LoopStates",
            "RNNBackward", "Recurrence", "recurrent_code"]
