@@ -184,6 +184,22 @@ def test_jax_step_is_jit_compiled_and_pure():
     assert 'jax.config.update("jax_enable_x64", True)' in model.source
 
 
+def test_jax_step_lowers_as_jax_grad_does():
+    """The JAX step's products contract axes in place (an einsum, one dot_general, as
+    jax.grad's backward pass), never `A.T @ B` (a transpose XLA can copy out first), and
+    Σ Y ⊙ Z is a product and a sum (one fusion), not vdot's dot of flattened arrays."""
+    if not available("jax"):
+        pytest.skip("jax is not installed")
+    model = sn.compile("4-5-3 relu softmax_ce", backend="jax")
+    assert ".T @" not in model.source and "vdot" not in model.source
+    assert 'jnp.einsum("ki,kj->ij", A1, dZ2)' in model.source
+    params = model.init(0)
+    X = model.asarray(np.random.default_rng(0).standard_normal((6, 4)))
+    Y = model.asarray(np.eye(3)[[0, 1, 2, 0, 1, 2]])
+    hlo = model.module.train_step.lower(params, X, Y, 0.1).as_text()
+    assert "transpose" not in hlo and hlo.count("dot_general") == 5
+
+
 @pytest.mark.parametrize("backend", OTHERS)
 def test_printing_a_backend_needs_no_backend(backend):
     """codegen(backend=…) is text: it works, and parses, without the library installed; the
