@@ -156,6 +156,26 @@ def test_train_on_the_backend_equals_numpy(backend):
             np.testing.assert_allclose(s1[k], s0[k], rtol=1e-10, atol=1e-8, err_msg=k)
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_the_modules_own_train_equals_numpy(backend):
+    """The standalone module's train() (the epoch's losses summed on the device, lr placed
+    there once for JAX) and Model.train_step at two learning rates (JAX keeps lr on the
+    device while it stays the same) give NumPy's numbers."""
+    spec = "4-6-3 tanh softmax_ce"
+    rng = np.random.default_rng(1)
+    X, Y = rng.standard_normal((20, 4)), rng.integers(0, 3, 20)
+    ref, model = sn.compile(spec), sn.compile(spec, backend=backend)
+    p0, p1 = ref.init(0), model.init(0)
+    h0 = ref.module.train(p0, X, Y, epochs=2, lr=0.1, batch_size=8)
+    h1 = model.module.train(p1, X, Y, epochs=2, lr=0.1, batch_size=8)
+    np.testing.assert_allclose(h1, h0, rtol=1e-12)
+    for lr in (0.1, 0.1, 0.05):
+        L0, L1 = ref.train_step(p0, X, Y, lr), model.train_step(p1, X, Y, lr)
+        assert relative(to_numpy(L1), L0) <= 1e-12
+    for k in p0:
+        assert relative(to_numpy(p1[k]), p0[k]) <= 1e-12, k
+
+
 def test_torch_device_argument():
     if not available("torch"):
         pytest.skip("torch is not installed")
