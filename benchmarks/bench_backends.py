@@ -35,6 +35,22 @@ LR = 1e-3
 class Step:
     run: Callable
     sync: Callable = lambda: None
+    hlo: Callable | None = None  # JAX: the optimized HLO text of the compiled step
+
+
+def compiled_ops(hlo: str) -> dict:
+    """{kind: count} of the operations of an optimized HLO module's entry computation: on a
+    GPU each fusion and each custom-call (cuBLAS) is a kernel launch; copies and transposes
+    move data that the math does not need moved."""
+    import re
+    from collections import Counter
+
+    entry = hlo[hlo.index("\nENTRY"):]
+    ops = Counter(re.findall(r"=\s(?:\([^)]*\)|\S+)\s([\w-]+)\(", entry))
+    out = {k: ops[k] for k in ("fusion", "custom-call", "dot", "copy", "transpose") if ops[k]}
+    out["total"] = sum(v for k, v in ops.items() if k not in (
+        "parameter", "constant", "tuple", "get-tuple-element", "bitcast"))
+    return out
 
 
 def spec_of(sizes) -> str:
@@ -60,21 +76,32 @@ def _sync(backend):
     return lambda: None
 
 
-def symnet_step(backend, sizes, X, Y, dtype, device=None) -> Step:
-    """The generated train_step of `backend`, from symnet's init(0), on (X, Y)."""
+def symnet_step(backend, sizes, X, Y, dtype, device=None, lr_on_device=False,
+                donate=False) -> Step:
+    """The generated train_step of `backend`, from symnet's init(0), on (X, Y). JAX only:
+    `lr_on_device` passes lr as an array placed on the device once (not a Python float, which
+    jax.jit copies to the device at every call); `donate` compiles the same step with
+    `donate_argnums=0` (XLA may write the new parameters over the old)."""
     model = sn.compile(spec_of(sizes), dtype=dtype, backend=backend, device=device)
     params = model.init(0)
-    Xb, Yb = (X, Y) if backend == "numpy" else (model.asarray(X, next(iter(params.values()))),
-                                                model.asarray(Y, next(iter(params.values()))))
+    like = next(iter(params.values()))
+    Xb, Yb = (X, Y) if backend == "numpy" else (model.asarray(X, like), model.asarray(Y, like))
     step = model.module.train_step
     if backend == "jax":
+        import jax
+
+        lr = model.asarray(np.asarray(LR, dtype), like) if lr_on_device or donate else LR
+        if donate:
+            step = jax.jit(step.__wrapped__, donate_argnums=0)
+            params = {k: v.copy() for k, v in params.items()}
         held = [params]
 
         def run():
-            held[0], L = step(held[0], Xb, Yb, LR)
+            held[0], L = step(held[0], Xb, Yb, lr)
             return L
 
-        return Step(run, lambda: next(iter(held[0].values())).block_until_ready())
+        return Step(run, lambda: next(iter(held[0].values())).block_until_ready(),
+                    lambda: step.lower(held[0], Xb, Yb, lr).compile().as_text())
     return Step(lambda: step(params, Xb, Yb, LR), _sync(backend))
 
 
@@ -108,8 +135,9 @@ def torch_autograd_step(sizes, X, labels, dtype, device="cpu") -> Step:
     return Step(run, torch.cuda.synchronize if str(device).startswith("cuda") else lambda: None)
 
 
-def jax_grad_step(sizes, X, Y, dtype) -> Step:
-    """JAX as one writes it: the loss in jax.numpy, jax.value_and_grad, SGD, all under jit."""
+def jax_grad_step(sizes, X, Y, dtype, lr_traced=False) -> Step:
+    """JAX as one writes it: the loss in jax.numpy, jax.value_and_grad, SGD, all under jit.
+    `lr_traced`: lr a Python float argument of the step (as symnet's), not a constant."""
     import jax
     import jax.numpy as jnp
 
@@ -127,18 +155,20 @@ def jax_grad_step(sizes, X, Y, dtype) -> Step:
         return -jnp.mean(jnp.sum(Y * jax.nn.log_softmax(A, axis=1), axis=1))
 
     @jax.jit
-    def step(p, X, Y):
+    def step(p, X, Y, lr=LR):
         L, g = jax.value_and_grad(loss)(p, X, Y)
-        return {k: p[k] - LR * g[k] for k in p}, L
+        return {k: p[k] - lr * g[k] for k in p}, L
 
     Xj, Yj = jnp.asarray(X), jnp.asarray(Y)
     held = [params]
+    args = (LR,) if lr_traced else ()
 
     def run():
-        held[0], L = step(held[0], Xj, Yj)
+        held[0], L = step(held[0], Xj, Yj, *args)
         return L
 
-    return Step(run, lambda: next(iter(held[0].values())).block_until_ready())
+    return Step(run, lambda: next(iter(held[0].values())).block_until_ready(),
+                lambda: step.lower(held[0], Xj, Yj, *args).compile().as_text())
 
 
 def seconds_per_step(step: Step, n: int) -> float:
@@ -182,5 +212,5 @@ def first_losses_agree(steps: dict, rtol: float) -> dict:
     return first
 
 
-__all__ = ["LR", "Step", "data", "first_losses_agree", "interleaved", "jax_grad_step",
-           "seconds_per_step", "symnet_step", "torch_autograd_step"]
+__all__ = ["LR", "Step", "compiled_ops", "data", "first_losses_agree", "interleaved",
+           "jax_grad_step", "seconds_per_step", "symnet_step", "torch_autograd_step"]

@@ -12,7 +12,9 @@
    symnet's generated train_step on NumPy (this machine's CPU, all its cores), CuPy, PyTorch
    (CUDA) and JAX (GPU, jit), against PyTorch eager autograd on CUDA and jax.grad on the GPU,
    for 784-128-10/64 and 784-1024-1024-10/1024 in float32 and float64. Steps run interleaved;
-   medians of rounds. Every float32 matrix product is true float32 on every library (JAX's
+   medians of rounds. For JAX also each difference between the two steps alone (lr on the
+   device, donated parameters, jax.grad with a traced lr) and the kernels each compiles to.
+   Every float32 matrix product is true float32 on every library (JAX's
    default on GPUs is TensorFloat-32: set to "highest" here; PyTorch's default is float32).
 
 Writes the report to $OUT/gpu_results.md when OUT is set. Exit status 1 if a check fails, 2 if
@@ -209,6 +211,16 @@ def time_steps(found) -> list[list[str]]:
                                                                    found["torch"][0])
             if "jax" in found:
                 steps["jax.grad"] = bb.jax_grad_step(sizes, X, Y, dtype)
+                # what separates symnet's JAX step from jax.grad's (RESULTS.md): each
+                # difference alone, so that one run says which one costs the time
+                device = found["jax"][0]
+                steps.update({
+                    "symnet jax, lr on device": bb.symnet_step("jax", sizes, X, Y, dtype,
+                                                               device, lr_on_device=True),
+                    "symnet jax, donated": bb.symnet_step("jax", sizes, X, Y, dtype, device,
+                                                          donate=True),
+                    "jax.grad, lr traced": bb.jax_grad_step(sizes, X, Y, dtype,
+                                                            lr_traced=True)})
             try:
                 bb.first_losses_agree(steps, 1e-3 if dtype == np.float32 else 1e-9)
                 big = batch >= 1024
@@ -218,14 +230,34 @@ def time_steps(found) -> list[list[str]]:
                 say(f"  timing {'-'.join(map(str, sizes))}/{batch} failed: {e}")
                 continue
             t = {k: float(np.median(v)) for k, v in times.items()}
-            rows.append([f"{'-'.join(map(str, sizes))}", str(batch), np.dtype(dtype).name,
-                         *(f"{t[c] * 1e3:.3g}" if c in t else "–" for c in COLUMNS)])
+            name = [f"{'-'.join(map(str, sizes))}", str(batch), np.dtype(dtype).name]
+            rows.append([*name, *(f"{t[c] * 1e3:.3g}" if c in t else "–" for c in COLUMNS)])
             say("  " + " | ".join(rows[-1]))
+            if "jax" in found:
+                JAX_ROWS.append([*name, *(f"{t[c] * 1e3:.3g}" if c in t else "–"
+                                          for c in JAX_COLUMNS)])
+                JAX_ROWS[-1] += [compiled(steps[c]) for c in ("symnet jax", "jax.grad")]
+                say("  " + " | ".join(JAX_ROWS[-1]))
     return rows
+
+
+def compiled(step) -> str:
+    """The kernels of a compiled JAX step, as `fusions/custom-calls/copies+transposes`."""
+    import bench_backends as bb
+
+    try:
+        ops = bb.compiled_ops(step.hlo())
+    except Exception as e:  # noqa: BLE001 - the counts are a diagnosis, not a check
+        return f"({type(e).__name__})"
+    return (f"{ops.get('fusion', 0)}/{ops.get('custom-call', 0) + ops.get('dot', 0)}/"
+            f"{ops.get('copy', 0) + ops.get('transpose', 0)}")
 
 
 COLUMNS = ["symnet numpy (CPU)", "symnet cupy", "symnet torch", "symnet jax", "PyTorch autograd",
            "jax.grad"]
+JAX_COLUMNS = ["symnet jax", "symnet jax, lr on device", "symnet jax, donated", "jax.grad",
+               "jax.grad, lr traced"]
+JAX_ROWS: list[list[str]] = []
 
 
 def table(head, rows, text_columns=1) -> str:
@@ -269,6 +301,15 @@ def main() -> int:
     say()
     say(table(["network", "batch", "dtype", *(f"{c} (ms)" for c in COLUMNS)], steps,
               text_columns=1))
+    if JAX_ROWS:
+        say("\n## JAX: symnet's step against jax.grad, one difference at a time\n")
+        say(table(["network", "batch", "dtype", *(f"{c} (ms)" for c in JAX_COLUMNS),
+                   "symnet jax kernels", "jax.grad kernels"], JAX_ROWS, text_columns=1))
+        say("\n*lr on device*: the learning rate passed as an array placed once (a Python "
+            "float is copied to the device at every call); *donated*: the same step under "
+            "`jax.jit(..., donate_argnums=0)`, lr on device; *jax.grad, lr traced*: lr an "
+            "argument (a Python float) instead of a constant. Kernels: fusions / matrix "
+            "products (custom-calls and dots) / copies and transposes in the optimized HLO.")
     where = ", ".join(f"{k} on {w}" for k, (_, w) in found.items())
     say("\nsymnet numpy runs on the CPU with NumPy's default BLAS threads "
         f"({os.cpu_count()} cores); {where}; – not measured. Steps are timed with one device "

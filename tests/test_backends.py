@@ -156,6 +156,26 @@ def test_train_on_the_backend_equals_numpy(backend):
             np.testing.assert_allclose(s1[k], s0[k], rtol=1e-10, atol=1e-8, err_msg=k)
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_the_modules_own_train_equals_numpy(backend):
+    """The standalone module's train() (the epoch's losses summed on the device, lr placed
+    there once for JAX) and Model.train_step at two learning rates (JAX keeps lr on the
+    device while it stays the same) give NumPy's numbers."""
+    spec = "4-6-3 tanh softmax_ce"
+    rng = np.random.default_rng(1)
+    X, Y = rng.standard_normal((20, 4)), rng.integers(0, 3, 20)
+    ref, model = sn.compile(spec), sn.compile(spec, backend=backend)
+    p0, p1 = ref.init(0), model.init(0)
+    h0 = ref.module.train(p0, X, Y, epochs=2, lr=0.1, batch_size=8)
+    h1 = model.module.train(p1, X, Y, epochs=2, lr=0.1, batch_size=8)
+    np.testing.assert_allclose(h1, h0, rtol=1e-12)
+    for lr in (0.1, 0.1, 0.05):
+        L0, L1 = ref.train_step(p0, X, Y, lr), model.train_step(p1, X, Y, lr)
+        assert relative(to_numpy(L1), L0) <= 1e-12
+    for k in p0:
+        assert relative(to_numpy(p1[k]), p0[k]) <= 1e-12, k
+
+
 def test_torch_device_argument():
     if not available("torch"):
         pytest.skip("torch is not installed")
@@ -182,6 +202,22 @@ def test_jax_step_is_jit_compiled_and_pure():
     new, L = model.module.train_step(params, X, Y, 0.1)
     assert not np.array_equal(to_numpy(new["W1"]), to_numpy(params["W1"]))  # params untouched
     assert 'jax.config.update("jax_enable_x64", True)' in model.source
+
+
+def test_jax_step_lowers_as_jax_grad_does():
+    """The JAX step's products contract axes in place (an einsum, one dot_general, as
+    jax.grad's backward pass), never `A.T @ B` (a transpose XLA can copy out first), and
+    Σ Y ⊙ Z is a product and a sum (one fusion), not vdot's dot of flattened arrays."""
+    if not available("jax"):
+        pytest.skip("jax is not installed")
+    model = sn.compile("4-5-3 relu softmax_ce", backend="jax")
+    assert ".T @" not in model.source and "vdot" not in model.source
+    assert 'jnp.einsum("ki,kj->ij", A1, dZ2)' in model.source
+    params = model.init(0)
+    X = model.asarray(np.random.default_rng(0).standard_normal((6, 4)))
+    Y = model.asarray(np.eye(3)[[0, 1, 2, 0, 1, 2]])
+    hlo = model.module.train_step.lower(params, X, Y, 0.1).as_text()
+    assert "transpose" not in hlo and hlo.count("dot_general") == 5
 
 
 @pytest.mark.parametrize("backend", OTHERS)

@@ -30,6 +30,7 @@ class BackendModel(Model):
         self.backend = backend_of(backend)
         self.device = device
         self._fast_check = _no_fast_path  # NumPy's fast path would pass NumPy arrays through
+        self._lr = None  # (lr, device) and lr on that device (JAX: _device_lr)
 
     def __repr__(self):
         where = self.backend.name + (f" on {self.device}" if self.device is not None else "")
@@ -72,11 +73,20 @@ class BackendModel(Model):
             if state is None:
                 return self.module.train_step(params, X, Y, lr)
             return self.module.train_step(params, X, Y, lr, state=state)
-        out = self.module.train_step(params, X, Y, lr, state=state)
+        out = self.module.train_step(params, X, Y, self._device_lr(lr, X), state=state)
         params.update(out[0])
         if state is not None and len(out) > 2 and out[2] is not None:
             state.update(out[2])
         return out[1]
+
+    def _device_lr(self, lr: float, X):
+        """lr as a scalar of the model's dtype on X's device, kept while lr and the device stay
+        the same: a Python float passed to a jax.jit function is copied to the device at every
+        call (on a GPU, a host-to-device transfer per step)."""
+        key = (lr, X.sharding)
+        if self._lr is None or self._lr[0] != key:
+            self._lr = (key, self.asarray(np.asarray(lr, self.dtype), X))
+        return self._lr[1]
 
     def check(self, params, X, Y):
         """(params, X, Y) on the device. NumPy data gets the full validation of `Model.check`

@@ -9,7 +9,8 @@ namespace (`np.exp` → `jnp.exp`, `torch.exp`, `cp.exp`):
 
     what                     numpy / cupy / jax                  torch
     a row's maximum          Z.max(axis=1, keepdims=True)        Z.amax(axis=1, keepdims=True)
-    Σ A ⊙ B                  np.vdot(A, B)                       (A * B).sum()
+    Σ A ⊙ B                  np.vdot(A, B)  (jax: as torch)      (A * B).sum()
+    Aᵀ B, A Bᵀ               A.T @ B        (jax: jnp.einsum)    A.T @ B
     max(x, c), min(x, c)     np.maximum(x, c)                    torch.clamp_min(x, c)
     a constant of x's dtype  x.dtype.type(c)                     x.new_tensor(c)
     {v₁ if c₁; …; v}         np.select([c₁, …], [v₁, …], v)      torch.where(c₁, v₁, …) nested
@@ -56,11 +57,23 @@ class Backend:
         return f"{z}.{method}(axis=1, keepdims=True)"
 
     def dot_all(self, a: str, b: str) -> str:
-        """Σ A ⊙ B: a scalar."""
-        if self.name == "torch":
+        """Σ A ⊙ B: a scalar. NumPy's vdot skips the temporary A ⊙ B; under jax.jit, vdot is
+        a dot of the two arrays flattened (a reshape, then a separate reduction on CPUs),
+        where the product and its sum are one fusion."""
+        if self.name in ("torch", "jax"):
             a, b = (x if x.isidentifier() else f"({x})" for x in (a, b))
             return f"({a} * {b}).sum()"
         return f"{self.fn('vdot')}({a}, {b})"
+
+    def matmul_transposed(self, a: str, b: str, ta: bool, tb: bool) -> str | None:
+        """A B of two 2-D arrays, given untransposed, with `ta`, `tb` saying which is used
+        transposed: for JAX an einsum, which lowers to one dot_general contracting the axes
+        in place, as jax.grad's own backward pass does (`A.T @ B` is a transpose, then a dot,
+        and XLA can copy Aᵀ out first); None for the others, which print `A.T @ B`."""
+        if self.name != "jax" or not (ta or tb):
+            return None
+        left, right = "ki" if ta else "ik", "jk" if tb else "kj"
+        return f'jnp.einsum("{left},{right}->ij", {a}, {b})'
 
     def total_1d(self, code: str) -> str:
         """The total of a 1-D array as a 1-element array."""

@@ -315,9 +315,12 @@ def _sgd_function(params, xp) -> str:
 
 
 def _train_function(net, xp) -> str:
-    per_batch = ("total += float(L) * len(batch)" if net.loss.reduction == "mean"
-                 else "total += float(L)")
+    weight = " * len(batch)" if net.loss.reduction == "mean" else ""
+    per_batch = f"total += float(L){weight}"
     epoch = "total / len(X)" if net.loss.reduction == "mean" else "total"
+    if xp.name != "numpy":  # on a device: summed there, read once an epoch (not once a step)
+        per_batch = f"total = total + L{weight}"
+        epoch = f"float(total){epoch[len('total'):]}"
     if xp.name == "numpy":
         head = ["X = np.asarray(X, dtype=DTYPE)",
                 *(["X = X.reshape(X.shape[0], -1)"] if len(net.input_shape) > 1 else []),
@@ -329,7 +332,9 @@ def _train_function(net, xp) -> str:
                 "Y = np.asarray(Y)",
                 "Y = _targets(X, _asarray(Y.astype(DTYPE) if Y.dtype.kind == \"f\" else Y, "
                 "like))"]
-        index = "batch = _asarray(order[start:start + batch_size], like)"
+        index = "batch = order[start:start + batch_size]"  # on the device: one copy an epoch
+    if xp.functional:  # lr on the device once: a Python float is copied there at every call
+        head.append("lr = _asarray(np.asarray(lr, dtype=DTYPE), like)")
     if xp.functional:
         step = ["new, L = train_step(params, X[batch], Y[batch], lr)[:2]",
                 "params.update(new)"]
@@ -340,7 +345,8 @@ def _train_function(net, xp) -> str:
         "rng = np.random.default_rng(seed)",
         "history = []",
         "for _ in range(epochs):",
-        "    order = rng.permutation(len(X))",
+        "    order = rng.permutation(len(X))" if xp.name == "numpy" else
+        "    order = _asarray(rng.permutation(len(X)), like)",
         "    total = 0.0",
         "    for start in range(0, len(X), batch_size):",
         f"        {index}",

@@ -445,6 +445,12 @@ class NumPyCodePrinter(NumPyPrinter):
             if _has_batch(last.shape[1]):
                 return code + ".sum(axis=0, keepdims=True)", 2
             return code + ".sum(axis=0)", 1
+        if len(mats) == 2 and all(self.ndim(m) == 2 for m in mats):
+            bare = [m.arg if isinstance(m, Transpose) else m for m in mats]
+            code = self.xp.matmul_transposed(
+                *(self._print(m) for m in bare), *(isinstance(m, Transpose) for m in mats))
+            if code is not None:
+                return code, 2
         return " @ ".join(wrap(self._print(m), UNARY) for m in mats), 2
 
     def ndim(self, e) -> int:

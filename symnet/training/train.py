@@ -177,6 +177,8 @@ def train(model, params, X, Y, epochs=100, lr=0.1, batch_size=32, optimizer="sgd
     functional = model.backend.functional
     fused = optimizer == "sgd"  # the generated train_step: forward to update in one function
     opt = _OPTIMIZER[optimizer](params, float(lr), functional=functional)
+    # JAX: lr placed on the device once (a Python float argument is copied there every step)
+    step_lr = model.asarray(np.asarray(lr, model.dtype), X) if functional else float(lr)
     rng = np.random.default_rng(seed)
     mean = net.loss.reduction == "mean"
     # BatchNorm's training mode needs 2 samples: a last minibatch of one joins the one before
@@ -204,7 +206,7 @@ def train(model, params, X, Y, epochs=100, lr=0.1, batch_size=32, optimizer="sgd
                     batch = model.asarray(batch, X)
                 Xb, Yb = X[batch], Y[batch]
                 if fused:
-                    L = _fused_step(fn, params, Xb, Yb, float(lr), state, functional)
+                    L = _fused_step(fn, params, Xb, Yb, step_lr, state, functional)
                 else:
                     L, grads = (fn.loss_and_grads(params, Xb, Yb) if state is None else
                                 fn.loss_and_grads(params, Xb, Yb, state=state))
