@@ -9,7 +9,8 @@ import pytest
 from corpus import make_data, make_mlp
 from corpus.deep import make_case, make_deep, spec
 
-from symnet.checking.mutants import MUTANTS, Suspects, mutants
+from symnet.checking.mutants import MUTANTS, mutants
+from symnet.checking.suspects import Suspects
 from symnet.checking.verify import verify
 from symnet.derivation.chain import derive
 from symnet.errors import DataError, ShapeError

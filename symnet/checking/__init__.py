@@ -10,7 +10,10 @@
 - `localize`: the failing ones, entry by entry when small, by bisection when large;
 - `identify`: the network the user's loss computes, found from the loss alone;
 - name the mistake: `diagnose` (transposed, a factor, L2, rows/columns), `mutants` (wrong
-  variants of a derivation), `naming` (all of these, once the network is known);
+  variants of a derivation: a stack's in `mutants`, with the edits of `mutant_edits`; graphs,
+  dropout and normalization in `graph_mutants`; recurrences and attention in
+  `sequence_mutants`), `suspects` (which mutant a gradient matches), `naming` (all of these,
+  once the network is known);
 - `report`: ParamResult (with its `kind`) and Report; `kinks`: non-differentiable points.
 
 `check` compares exact, generated and finite-difference gradients of symnet's own code.

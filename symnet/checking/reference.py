@@ -16,7 +16,7 @@ from ..nn.spec import describe
 from .conventions import Layout, loss_mismatch
 from .finite_diff import GRAD_ROUNDING_ULPS, eps_of
 from .kinks import Kinks
-from .mutants import Suspects
+from .suspects import Suspects
 
 NEARBY = 1e-2  # a re-draw moves each parameter by NEARBY · N(0, 1) · max(1, rms θ)
 KINK_ULPS = 64.0  # "on a kink" in reference mode: within 64 ulps (of max |Z|) of it
