@@ -45,8 +45,12 @@ def main():
         print("skipped: this example needs JAX (pip install 'symnet[jax]')")
         return
     import jax.numpy as jnp
-    from jax.sharding import NamedSharding
+    from jax.sharding import Mesh, NamedSharding
     from jax.sharding import PartitionSpec as P
+
+    shard_map = getattr(jax, "shard_map", None)  # public since JAX 0.6; before, experimental
+    if shard_map is None:
+        from jax.experimental.shard_map import shard_map
 
     # The generated module: loss_and_grads and sgd_step are plain JAX functions.
     model = sn.compile(args.spec, dtype=args.dtype, backend="jax")
@@ -55,7 +59,7 @@ def main():
     n = len(devices)
     if args.batch % n:
         raise SystemExit(f"--batch {args.batch} must be divisible by the {n} devices")
-    mesh = jax.make_mesh((n,), ("batch",), devices=devices)
+    mesh = Mesh(np.array(devices), ("batch",))
 
     def local_step(params, X, Y, lr):
         """On each device: its slice's gradients, averaged over all devices, then the step."""
@@ -65,9 +69,9 @@ def main():
         return gen.sgd_step(params, grads, lr), L
 
     # Parameters replicated (P()), X and Y split along the batch axis (P("batch")).
-    step = jax.jit(jax.shard_map(local_step, mesh=mesh,
-                                 in_specs=(P(), P("batch"), P("batch"), P()),
-                                 out_specs=(P(), P())))
+    step = jax.jit(shard_map(local_step, mesh=mesh,
+                             in_specs=(P(), P("batch"), P("batch"), P()),
+                             out_specs=(P(), P())))
 
     # A toy classification task: the label is the largest of the first ten inputs' sums.
     net = model.network

@@ -1,5 +1,6 @@
 """The matrix-level chain rule against `sympy.diff` of the fully expanded scalar loss."""
 
+import mpmath
 import numpy as np
 import pytest
 import sympy as sp
@@ -83,8 +84,22 @@ def equal(a, b) -> bool:
         return True
     # Evaluate each side, not the gap: evalf of an expression that is exactly 0 keeps raising
     # its precision in search of a relative error it can never reach.
-    a60, b60 = sp.N(a, 60), sp.N(b, 60)
-    return abs(a60 - b60) <= sp.Float("1e-50") * max(abs(b60), 1)
+    a80, b80 = _value(a), _value(b)
+    return abs(a80 - b80) <= mpmath.mpf("1e-50") * max(abs(b80), 1)
+
+
+def _value(e):
+    """`e` (a number built from rationals by +, ×, powers and functions) at 80 significant
+    digits, by mpmath at that fixed precision: SymPy's own adaptive evalf can spend many
+    minutes on a deep tree of exponentials (SymPy 1.13, the floor)."""
+    e = sp.sympify(e)
+    while True:  # symnet's functions (σ, softplus, …) by their definitions, for lambdify
+        defined = [f for f in e.atoms(sp.Function) if hasattr(f, "definition")]
+        if not defined:
+            break
+        e = e.xreplace({f: f.definition(*f.args) for f in defined})
+    with mpmath.workdps(80):
+        return mpmath.mpf(sp.lambdify((), e, modules="mpmath")())
 
 
 @settings(suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow])
