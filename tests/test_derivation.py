@@ -90,16 +90,40 @@ def equal(a, b) -> bool:
 
 def _value(e):
     """`e` (a number built from rationals by +, ×, powers and functions) at 80 significant
-    digits, by mpmath at that fixed precision: SymPy's own adaptive evalf can spend many
-    minutes on a deep tree of exponentials (SymPy 1.13, the floor)."""
-    e = sp.sympify(e)
-    while True:  # symnet's functions (σ, softplus, …) by their definitions, for lambdify
-        defined = [f for f in e.atoms(sp.Function) if hasattr(f, "definition")]
-        if not defined:
-            break
-        e = e.xreplace({f: f.definition(*f.args) for f in defined})
+    digits, by mpmath at that fixed precision, each shared subtree once: SymPy's own adaptive
+    evalf (and lambdify's printer, which sorts terms by evaluating them) can spend many minutes
+    on a deep tree of exponentials (SymPy 1.13, the floor)."""
     with mpmath.workdps(80):
-        return mpmath.mpf(sp.lambdify((), e, modules="mpmath")())
+        return _mp(sp.sympify(e), {})
+
+
+_MPMATH = {"exp": mpmath.exp, "log": mpmath.log, "tanh": mpmath.tanh, "erf": mpmath.erf,
+           "Abs": abs, "sqrt": mpmath.sqrt, "sin": mpmath.sin, "cos": mpmath.cos,
+           "atan": mpmath.atan, "sinh": mpmath.sinh, "cosh": mpmath.cosh}
+
+
+def _mp(e, seen):
+    if e in seen:
+        return seen[e]
+    if e.is_Rational:
+        v = mpmath.mpf(e.p) / e.q
+    elif e.is_Float or e.is_NumberSymbol:
+        v = mpmath.mpf(sp.N(e, 90))
+    elif isinstance(e, sp.Add):
+        v = mpmath.fsum(_mp(a, seen) for a in e.args)
+    elif isinstance(e, sp.Mul):
+        v = mpmath.fprod(_mp(a, seen) for a in e.args)
+    elif isinstance(e, sp.Pow):
+        base, exp = e.args
+        v = _mp(base, seen) ** (int(exp) if exp.is_Integer else _mp(exp, seen))
+    elif hasattr(e, "definition"):  # symnet's σ, softplus, …: by their definitions
+        v = _mp(e.definition(*e.args), seen)
+    elif type(e).__name__ in _MPMATH:
+        v = _MPMATH[type(e).__name__](*(_mp(a, seen) for a in e.args))
+    else:  # anything else: SymPy decides, at the same precision
+        v = mpmath.mpf(sp.N(e, 90))
+    seen[e] = v
+    return v
 
 
 @settings(suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow])
