@@ -257,6 +257,10 @@ def test_a_missing_backend_says_how_to_install_it(monkeypatch):
         sn.compile("4-8-3 relu softmax_ce", backend="tensorflow")
     with pytest.raises(sn.DataError, match="device= needs another backend"):
         sn.compile("4-8-3 relu softmax_ce", device="cuda")
+    # a layer the backend does not cover is the error that matters, installed or not
+    rnn = sn.Network([sn.RNN(2, 3), sn.Dense(3, 1)], sn.MSE(), input_shape=(4, 2))
+    with pytest.raises(sn.SpecError, match="RNN layers are generated for NumPy only"):
+        sn.compile(rnn, backend="cupy")
 
 
 def test_numpy_module_is_unchanged_by_the_backend_table():

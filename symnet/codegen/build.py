@@ -40,13 +40,14 @@ def compile(net, dtype=np.float64, *, input_gradient: bool = False,  # noqa: A00
     xp = backend_of(backend)
     if device is not None and xp.name == "numpy":
         raise DataError("device= needs another backend: NumPy computes on the CPU")
-    if not available(xp.name):
-        raise DataError(f"backend {xp.name!r} needs {xp.package}, which is not installed: "
-                        f"{xp.install}")
     d = derivation_of(net)
     if input_gradient and not any(eq.kind == "input" for eq in d.backward):
         d = derive(d.network, input_gradient=True)
+    # printed first: a layer the backend does not cover is the error to report, installed or not
     source, printed = generated(d, dtype, input_gradient, xp)
+    if not available(xp.name):
+        raise DataError(f"backend {xp.name!r} needs {xp.package}, which is not installed: "
+                        f"{xp.install}")
     custom = custom_activations(d.network)
     if custom and xp.name != "numpy":
         # The validator reads NumPy code back: it proves the NumPy printing of each formula;
