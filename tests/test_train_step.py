@@ -233,3 +233,16 @@ def test_model_train_step_takes_numpy_scalars_as_lr():
     params, X, Y = draw(model.network, model, 0, 5)
     model.train_step(params, X, Y, np.float32(0.1))
     assert all(v.dtype == np.float32 for v in params.values())
+
+
+def test_model_train_step_with_bad_input_changes_nothing():
+    """Every check runs before anything is written: lists are converted into the caller's dict
+    only once the lr, the state and the batch have passed."""
+    model = sn.compile("3-4-2 relu mse")
+    params, X, Y = draw(model.network, model, 0, 5)
+    as_lists = {k: v.tolist() for k, v in params.items()}
+    for bad in [dict(lr=-1.0), dict(lr=0.1, Y=Y[:, :1]), dict(lr=0.1, state={"x": 1})]:
+        given = dict(as_lists)
+        with pytest.raises(sn.SymnetError):
+            model.train_step(given, X, bad.get("Y", Y), bad["lr"], state=bad.get("state"))
+        assert given == as_lists

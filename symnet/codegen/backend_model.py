@@ -63,12 +63,14 @@ class BackendModel(Model):
     def train_step(self, params, X, Y, lr, state=None, masks=None):
         """One step of gradient descent: as `Model.train_step`. With JAX, whose arrays are
         immutable, the entries of the `params` dict (and of `state`) are replaced."""
-        checked, X, Y = self.check(params, X, Y)
-        if checked is not params:  # NumPy arrays moved to the device: the caller's dict too
-            params.update(checked)
         lr = _learning_rate(lr)
+        if masks is not None:
+            raise DataError("masks= given, but the network has no dropout")
+        checked, X, Y = self.check(params, X, Y)
         if state is not None:
             state = self._state(state)
+        if checked is not params:  # NumPy arrays moved to the device: the caller's dict too
+            params.update(checked)  # only now, every check passed
         if not self.backend.functional:
             if state is None:
                 return self.module.train_step(params, X, Y, lr)

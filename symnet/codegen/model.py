@@ -1,4 +1,4 @@
-"""`compile(net)`: the generated NumPy functions of a network, executed in memory.
+"""`Model`: a network's generated NumPy functions, loaded, behind methods that check their input.
 
     model = sn.compile(net)                 # or a spec string, or a Derivation
     params = model.init(seed=0)
@@ -163,15 +163,14 @@ class Model:
         every parameter in `params` (the dict's arrays are updated). Returns L, computed before
         the update. The generated `train_step` (forward, loss, backward and update fused in one
         function; see codegen.inplace) after the checks of `loss_and_grads`."""
-        checked, X, Y = self.check(params, X, Y)
-        if checked is not params:  # converted to the dtype: the caller's dict gets the arrays
-            params.update(checked)
-            checked = params
         lr = _learning_rate(lr)
+        checked, X, Y = self.check(params, X, Y)
         kwargs = self._with({}, masks, X.shape[0], X.dtype)
         if state is not None:
             kwargs["state"] = self._state(state)
-        return self.module.train_step(checked, X, Y, lr, **kwargs)
+        if checked is not params:  # converted (lists to arrays): the caller's dict gets them
+            params.update(checked)  # only now, every check passed: bad input changes nothing
+        return self.module.train_step(params, X, Y, lr, **kwargs)
 
     def to_numpy(self, a) -> np.ndarray:
         """An array (or scalar) of the model's backend as a NumPy array."""
