@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from test_train_step import specs as every_activation_and_loss
 
 import symnet as sn
 from symnet.checking.check import _against_numpy, draw
@@ -52,11 +53,7 @@ BACKENDS = [installed(b) for b in OTHERS]
 
 
 def specs():
-    out = []
-    for act in sorted(ACTIVATIONS):
-        for loss in sorted(LOSSES):
-            output = getattr(LOSSES[loss], "probabilities_from", None) or act
-            out.append(f"3-4-2 {act} {output} {loss}")
+    out = every_activation_and_loss()
     return out + [
         "3-4-5-2 elu/gelu mse weight_decay=0.1",
         "4-6-5-3 layernorm,tanh/relu softmax_ce",

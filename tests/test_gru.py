@@ -4,6 +4,7 @@ any T; parameter names and shapes."""
 
 import numpy as np
 import pytest
+from test_recurrent import point, sigmoid  # the data and σ of the RNN's tests
 
 import symnet as sn
 
@@ -13,18 +14,6 @@ T, N_IN, H, N_OUT, BATCH = 4, 3, 5, 2, 6
 def gru_net(T=T, n_in=N_IN, h=H, **kw):
     return sn.Network([sn.GRU(n_in, h, **kw), sn.Dense(h, N_OUT)], loss=sn.MSE(),
                       input_shape=(T, n_in))
-
-
-def point(net, seed=0, dtype=np.float64, batch=BATCH):
-    rng = np.random.default_rng(seed)
-    params = {k: (0.5 * rng.standard_normal(s)).astype(dtype) for k, s in net.parameters.items()}
-    X = rng.standard_normal((batch, *net.input_shape)).astype(dtype)
-    Y = rng.standard_normal((batch, net.n_out)).astype(dtype)
-    return params, X, Y
-
-
-def sigmoid(v):
-    return 1 / (1 + np.exp(-v))
 
 
 def gru_reference(p, X, Y):
