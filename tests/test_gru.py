@@ -4,7 +4,7 @@ any T; parameter names and shapes."""
 
 import numpy as np
 import pytest
-from test_recurrent import point, sigmoid  # the data and σ of the RNN's tests
+from test_recurrent import assert_exact_equals_generated, point, sigmoid  # the RNN's tests'
 
 import symnet as sn
 
@@ -107,12 +107,7 @@ def test_check_float32():
 
 
 def test_exact_evaluation_equals_generated():
-    net = gru_net(T=2, n_in=2, h=2)
-    params, X, Y = point(net, batch=2)
-    _, exact = sn.derive(net).evaluate(params, X, Y)
-    _, grads = sn.compile(net).loss_and_grads(params, X, Y)
-    for name in params:
-        np.testing.assert_allclose(grads[name], exact[name], rtol=1e-13, atol=1e-15)
+    assert_exact_equals_generated(gru_net(T=2, n_in=2, h=2))
 
 
 def test_return_sequences_and_forward():
