@@ -4,7 +4,7 @@ any T; parameter names and shapes."""
 
 import numpy as np
 import pytest
-from test_recurrent import assert_exact_equals_generated, point, sigmoid  # shared with the RNN's tests
+from test_recurrent import assert_exact_equals_generated, point, sigmoid  # the RNN's own
 
 import symnet as sn
 
