@@ -602,11 +602,17 @@ def _duration(s: float) -> str:
 # ── conv: a CNN training step (bench_conv.py) ─────────────────────────────────────────────
 
 
-def conv_section() -> str:
-    configs = bench_conv.CONFIGS[:1] if QUICK else bench_conv.CONFIGS
+def _layer_step_rows(bench) -> tuple[int, list]:
+    """(repeats, table rows) of a layer family's step benchmark (bench_conv, bench_rnn): its
+    first configuration with --quick, 7 rounds instead of 21."""
+    configs = bench.CONFIGS[:1] if QUICK else bench.CONFIGS
     repeats = 7 if QUICK else 21
-    rows = bench_conv.measure((np.float32, np.float64), repeats, 0.05, configs,
-                              say=lambda row: say("  " + " | ".join(row)))
+    return repeats, bench.measure((np.float32, np.float64), repeats, 0.05, configs,
+                                  say=lambda row: say("  " + " | ".join(row)))
+
+
+def conv_section() -> str:
+    repeats, rows = _layer_step_rows(bench_conv)
     return "\n".join([
         f"One training step (loss_and_grads and the SGD update) of a CNN: symnet's generated "
         f"code, a vectorized hand-written NumPy CNN (im2col by `sliding_window_view`, col2im by "
@@ -620,12 +626,9 @@ def conv_section() -> str:
 
 
 def rnn_section() -> str:
-    configs = bench_rnn.CONFIGS[:1] if QUICK else bench_rnn.CONFIGS
-    repeats = 7 if QUICK else 21
     if bench_rnn.torch is not None:
         bench_rnn.torch.set_num_threads(args.threads)
-    rows = bench_rnn.measure((np.float32, np.float64), repeats, 0.05, configs,
-                             say=lambda row: say("  " + " | ".join(row)))
+    repeats, rows = _layer_step_rows(bench_rnn)
     return "\n".join([
         f"One training step (loss_and_grads and the SGD update) of RNN(n_in, h) (tanh), "
         f"LSTM(n_in, h) or GRU(n_in, h) (last state) → Dense(h, c) with softmax cross-entropy, T "

@@ -167,15 +167,20 @@ def _lstm_definition(inputs, d):
     return sp.Matrix.hstack(*out)
 
 
-def lstm(proof):
-    proof.states(r"\text{PyTorch's LSTM cell (gates } i, f, g, o\text{)} \implies "
+def _gated(proof, cell, cases, definition, gates, thetas):
+    """The theorem of a gated cell: symnet's BPTT against sympy.diff of PyTorch's equations."""
+    proof.states(rf"\text{{PyTorch's {cell.__name__} cell (gates }} {gates}\text{{)}} \implies "
                  r"\text{symnet's BPTT gives } \frac{\partial L}{\partial \theta} "
-                 r"\text{ for } \theta = W_x, W_h, b")
-    for T, h in LSTM_CASES:
-        _check(proof, derive(_network(LSTM(1, h), T, 1, h)), f"LSTM(1, {h}), T = {T}",
-               _lstm_definition, opaque=True)
-    proof.step(f"{len(LSTM_CASES)} cases: every gradient entry equals sympy.diff (σ, tanh "
+                 rf"\text{{ for }} \theta = {thetas}")
+    for T, h in cases:
+        _check(proof, derive(_network(cell(1, h), T, 1, h)), f"{cell.__name__}(1, {h}), T = {T}",
+               definition, opaque=True)
+    proof.step(f"{len(cases)} cases: every gradient entry equals sympy.diff (σ, tanh "
                "opaque with their derivative rules)")
+
+
+def lstm(proof):
+    _gated(proof, LSTM, LSTM_CASES, _lstm_definition, "i, f, g, o", "W_x, W_h, b")
 
 
 def _gru_definition(inputs, d):
@@ -196,14 +201,7 @@ def _gru_definition(inputs, d):
 
 
 def gru(proof):
-    proof.states(r"\text{PyTorch's GRU cell (gates } r, z, n\text{)} \implies "
-                 r"\text{symnet's BPTT gives } \frac{\partial L}{\partial \theta} "
-                 r"\text{ for } \theta = W_x, W_h, b, b_h")
-    for T, h in GRU_CASES:
-        _check(proof, derive(_network(GRU(1, h), T, 1, h)), f"GRU(1, {h}), T = {T}",
-               _gru_definition, opaque=True)
-    proof.step(f"{len(GRU_CASES)} cases: every gradient entry equals sympy.diff (σ, tanh "
-               "opaque with their derivative rules)")
+    _gated(proof, GRU, GRU_CASES, _gru_definition, "r, z, n", "W_x, W_h, b, b_h")
 
 
 def _attention_definition(inputs, d):
