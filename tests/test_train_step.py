@@ -117,6 +117,24 @@ def test_the_step_is_lowered_into_buffers_and_allocates_nothing_after_the_first_
     assert peak < 0.1 * sum(p.nbytes for p in params.values())
 
 
+
+def test_scalar_operands_are_0d_arrays_of_the_step_dtype():
+    """A Python number in a ufunc call is converted at every call (codegen.inplace): literals
+    are 0-d arrays filled once, lr / B is written into one before the call that reads it."""
+    model = sn.compile("5-4-3 leaky_relu(0.1) softmax ce", dtype=np.float32)
+    step = model.source[model.source.index("def train_step"):]
+    assert "np.full((), 0.1, dtype)" in model.source
+    assert "] = lr / B\n" in step
+    lines = [line for line in step.splitlines() if "out=" in line]
+    assert lines and not any(n in line for line in lines for n in (", 0,", ", 0.1,", "lr"))
+    # a float64 lr does not promote the float32 step, and the numbers are loss_and_grads'
+    params, X, Y = draw(model.network, model, 1, 6)
+    reference = {k: v.copy() for k, v in params.items()}
+    L = model.module.train_step(params, X, Y, np.float64(0.5))
+    assert L == pytest.approx(reference_step(model, reference, X, Y, 0.5), rel=1e-6)
+    assert all(p.dtype == np.float32 for p in params.values())
+    assert_same(params, reference, 1e-6)
+
 def test_weight_decay_computes_unscaled_gradients_then_multiplies():
     """λW in ∂L/∂W is not proportional to the seed: lr is applied to the whole gradient."""
     source = sn.codegen("3-4-2 relu mse weight_decay=0.1")

@@ -14,10 +14,20 @@ computed into the destination when it has the destination's shape (element-wise 
 write over their own input), else into a scratch array; sums along one axis of a matrix are
 products with a column of ones, and a total a dot product with ones (BLAS: NumPy's reductions
 cost more than the arithmetic on small arrays); names, constants, `W.T` and `b[:, None]` are
-used as they are. A buffer is reused by a later statement once no live name
+used as they are, except the scalar operands of NumPy's element-wise functions (below). A
+buffer is reused by a later statement once no live name
 refers to it (a name computed by anything this module does not lower, or as a view, keeps every
 buffer its code mentions). What is not lowered (helpers such as σ, `.sum().reshape(1)`) runs as
 printed, allocating as before: slower, never wrong.
+
+A Python number passed to a NumPy ufunc is converted to an array at every call, which costs
+more than the arithmetic on a small array (`np.maximum(Z1, 0, out=A1)` at 32 × 32 float32: about
+2.5 µs against 1.1 µs with a 0-d array). So for NumPy, a numeric literal operand is a 0-d array
+of the step's dtype filled once when the buffers are allocated (`np.full((), 0, dtype)`), and a
+scalar computed from `lr` and `B` alone is written into a 0-d array right before the call that
+reads it (`_b16[()] = lr / B`). The numbers are those the ufunc would use: NumPy converts a
+Python number to the array's dtype (NEP 50), and `lr`, were it a float64 NumPy scalar, would
+otherwise promote a float32 step's product to float64 and back.
 
 The learning rate is folded into the backward pass: every backward quantity is linear in the
 seed ∂L/∂L = 1, so the equations computed from no other backward quantity (δ of the last layer)
@@ -33,6 +43,7 @@ activation, loss and layer (equal to rounding: lr·(AᵀD) and Aᵀ(lr·D) round
 from __future__ import annotations
 
 import ast
+import operator
 import re
 from dataclasses import dataclass, field
 
@@ -47,6 +58,8 @@ _COMPARE = {ast.Gt: "greater", ast.GtE: "greater_equal", ast.Lt: "less", ast.LtE
             ast.Eq: "equal", ast.NotEq: "not_equal"}
 _LOGIC = {ast.BitAnd: "logical_and", ast.BitOr: "logical_or"}
 _IDENT = re.compile(r"[A-Za-z_]\w*")
+_ARITHMETIC = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
+               ast.Div: operator.truediv}
 
 
 class _Opaque(Exception):
@@ -74,7 +87,8 @@ def _broadcast(*shapes):
 class _Buffer:
     name: str
     shape: tuple
-    kind: str
+    kind: str  # as Info's, or "1" ones, "0" a 0-d scalar (`value`: its literal, or None)
+    value: int | float | None = None
 
 
 @dataclass
@@ -125,6 +139,18 @@ class Lowering:
         self._by_name[b.name] = b
         return b.name
 
+    def scalar(self, value=None) -> str:
+        """A 0-d array of the step's dtype: holding the literal `value`, filled once when
+        allocated and never written (shared), or with value None one written at each use."""
+        if value is not None:
+            for b in self.buffers:
+                if b.kind == "0" and b.value is not None and repr(b.value) == repr(value):
+                    return b.name
+        b = _Buffer(f"_b{len(self.buffers)}", (), "0", value)
+        self.buffers.append(b)
+        self._by_name[b.name] = b
+        return b.name
+
     def scratch(self, shape, kind) -> str:
         b = self.take(shape, kind)
         self._scratch.append(b)
@@ -151,7 +177,7 @@ class Lowering:
         self._scratch = []
 
     def _give_back(self, b: _Buffer):
-        if b.kind != "1" and b.name not in self._free_names:
+        if b.kind not in "10" and b.name not in self._free_names:
             self.free.append(b)
             self._free_names.add(b.name)
 
@@ -303,6 +329,23 @@ class Lowering:
         except _Opaque:
             return self.rebuild(n)
 
+    def _operand(self, child, out_info: Info | None = None, out: str | None = None) -> str:
+        """An operand of an element-wise NumPy call: a scalar as a 0-d array (see the module
+        docstring), anything else computed (into `out` when it may go there)."""
+        if self.xp == "np":
+            i = self.info(child)
+            if i is not None and i.shape == () and i.kind == "s":
+                number = _number(child)
+                if number is not None:
+                    return self.scalar(number)
+                if names_in(ast.unparse(child)) <= {"lr", "B"}:
+                    b = self.scalar()
+                    self.lines.append(f"{b}[()] = {ast.unparse(child)}")
+                    return b
+        if out is None:
+            return self.value(child)
+        return self._into(child, out_info, out)
+
     def _into(self, child, out_info: Info, out: str) -> str:
         """Compute `child` into `out` when it may go there, else wherever it goes."""
         ci = self.info(child)
@@ -327,8 +370,8 @@ class Lowering:
             if fn == "power" and isinstance(n.right, ast.Constant) and n.right.value == 2:
                 return self._unary("square", n.left, i, target())
             o = target()
-            a = self._into(n.left, i, o)
-            b = self.value(n.right) if a == o else self._into(n.right, i, o)
+            a = self._operand(n.left, i, o)
+            b = self._operand(n.right) if a == o else self._operand(n.right, i, o)
             self.lines.append(f"{xp}.{fn}({wrap(a, ATOM)}, {wrap(b, ATOM)}, out={o})")
             return o
         if isinstance(n, ast.UnaryOp):
@@ -337,7 +380,7 @@ class Lowering:
             return self._unary(fn, n.operand, i, target())
         if isinstance(n, ast.Compare):
             o = target()
-            a, b = self.value(n.left), self.value(n.comparators[0])
+            a, b = self._operand(n.left), self._operand(n.comparators[0])
             self.lines.append(f"{xp}.{_COMPARE[type(n.ops[0])]}({wrap(a, ATOM)}, "
                               f"{wrap(b, ATOM)}, out={o})")
             return o
@@ -375,18 +418,18 @@ class Lowering:
                 return self._unary(short, n.args[0], i, target())
             if short in _UFUNC2:
                 o = target()
-                a = self._into(n.args[0], i, o)
-                b = self.value(n.args[1]) if a == o else self._into(n.args[1], i, o)
+                a = self._operand(n.args[0], i, o)
+                b = self._operand(n.args[1]) if a == o else self._operand(n.args[1], i, o)
                 self.lines.append(f"{xp}.{short}({a}, {b}, out={o})")
                 return o
             if short == "where":
                 cond, yes, no = n.args
                 o = target()
                 c = self.value(cond)
-                other = self._into(no, i, o)
+                other = self._operand(no, i, o)
                 if other != o:
                     self.lines.append(f"{xp}.copyto({o}, {other})")
-                a = self.value(yes)
+                a = self._operand(yes)
                 self.lines.append(f"{xp}.copyto({o}, {a}, where={c})")
                 return o
         raise _Opaque
@@ -492,6 +535,23 @@ def seed_scaled(code: str, lowering: Lowering) -> str:
         if scalar(n.right):
             return f"{wrap(ast.unparse(n.left), 12)} * (lr * {wrap(ast.unparse(n.right), ATOM)})"
     return f"{wrap(code, 11)} * lr"
+
+
+def _number(n) -> int | float | None:
+    """The value of a numeric literal (`0`, `-1`, `1e-05`, `(1 / 2)`) as Python computes it, or
+    None."""
+    if isinstance(n, ast.Constant):
+        ok = isinstance(n.value, int | float) and not isinstance(n.value, bool)
+        return n.value if ok else None
+    if isinstance(n, ast.UnaryOp) and isinstance(n.op, ast.USub | ast.UAdd):
+        v = _number(n.operand)
+        return None if v is None else (-v if isinstance(n.op, ast.USub) else v)
+    if isinstance(n, ast.BinOp) and type(n.op) in _ARITHMETIC:
+        a, b = _number(n.left), _number(n.right)
+        if a is None or b is None or (isinstance(n.op, ast.Div) and b == 0):
+            return None
+        return _ARITHMETIC[type(n.op)](a, b)
+    return None
 
 
 def names_in(code: str) -> set[str]:

@@ -177,6 +177,9 @@ def _buffers_function(buffers, xp) -> str:
         shape = "(" + ", ".join(dims.get(d, str(d)) if isinstance(d, str) else str(d)
                                 for d in b.shape) + ("," if len(b.shape) == 1 else "") + ")"
         kind = "bool" if b.kind == "b" else "dtype"
+        if b.kind == "0" and b.value is not None:
+            shapes.append(f"        {xp.prefix}.full((), {b.value!r}, dtype),")
+            continue
         make = "ones" if b.kind == "1" else "empty"
         shapes.append(f"        {xp.prefix}.{make}({shape}, {kind}),")
     key = "(B, dtype)"
