@@ -131,7 +131,8 @@ def test_scalar_operands_are_0d_arrays_of_the_step_dtype():
     params, X, Y = draw(model.network, model, 1, 6)
     reference = {k: v.copy() for k, v in params.items()}
     L = model.module.train_step(params, X, Y, np.float64(0.5))
-    assert L == pytest.approx(reference_step(model, reference, X, Y, 0.5), rel=1e-6)
+    expected = reference_step(model, reference, X, Y, 0.5)
+    assert abs(L - expected) <= 1e-6 * abs(expected)
     assert all(p.dtype == np.float32 for p in params.values())
     assert_same(params, reference, 1e-6)
 
@@ -264,3 +265,30 @@ def test_model_train_step_with_bad_input_changes_nothing():
         with pytest.raises(sn.SymnetError):
             model.train_step(given, X, bad.get("Y", Y), bad["lr"], state=bad.get("state"))
         assert given == as_lists
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("spec", ["3-3 softmax_ce", "3-3 softmax ce"])
+@pytest.mark.parametrize("logit", ["small", "near the bound", "-near the bound", "huge", "nan"])
+def test_softmax_skips_the_row_max_only_where_exp_stays_in_range(spec, dtype, logit):
+    """The fused step shifts by the row maximum only when Σz² ≥ T² (_exp_bound): near the
+    bound, beyond it (where e^z overflows unshifted) and with NaN it gives loss_and_grads'
+    numbers."""
+    model = sn.compile(spec, dtype=dtype)
+    step = model.source[model.source.index("def train_step"):]
+    assert "if np.vdot(Z1, Z1) < " in step
+    T = np.sqrt(model.module._exp_bound(dtype, 3))
+    z = {"small": 0.5, "near the bound": 0.999 * T, "-near the bound": -0.999 * T,
+         "huge": 1e4, "nan": np.nan}[logit]
+    params = {"W1": np.diag([z, 0.0, 0.0]).astype(dtype), "b1": np.zeros(3, dtype)}
+    reference = {k: v.copy() for k, v in params.items()}
+    X, Y = np.eye(3, dtype=dtype), np.eye(3, dtype=dtype)[[1, 0, 2]]
+    raises = "ignore" if logit == "nan" else "raise"  # (underflow: tiny softmax entries)
+    with np.errstate(over=raises, divide=raises, invalid=raises):
+        L = model.module.train_step(params, X, Y, 0.5)
+        expected = reference_step(model, reference, X, Y, 0.5)
+    if logit == "nan":
+        assert np.isnan(L) and np.isnan(expected)
+        return
+    assert np.isfinite(L) and abs(L - expected) <= 1e-6 * abs(expected)
+    assert_same(params, reference, 1e-6)

@@ -14,7 +14,7 @@ import sympy as sp
 
 from ..algebra.matexpr import Elementwise, SumEntries
 from ..algebra.recurrent import recurrent_code
-from .inplace import Info, Lowering, names_in, seed_scaled
+from .inplace import Info, Lowering, names_in, seed_scaled, shift_only_maxima
 from .logits import logit_domain
 from .printer import comment_text
 
@@ -110,6 +110,8 @@ def train_step_function(d, full, params, xp, norms, guard, net, masks, update_po
            "Y": Info(("B", net.n_out), "f")}
     env.update({p: Info(tuple(shapes[p]), "f") for p in params})
     low = Lowering(xp.prefix, env)
+    if xp.prefix == "np":  # (CuPy: the comparison would wait for the device at every step)
+        low.unshifted = shift_only_maxima(statements, names_in("\n".join(update_post)) | kept)
     # liveness over the items: statements, then the post lines (state update) and the return
     reads = [names_in(s.code) for s in statements]
     updates_after = {}
@@ -170,6 +172,18 @@ def train_step_function(d, full, params, xp, norms, guard, net, masks, update_po
     return allocate + "\n\n\n" + step
 
 
+_EXP_BOUND = '''\
+def _exp_bound(dtype, n):
+    """T² for rows of n logits: where Σz² < T², every e^z and every row's sum of n of them is a
+    normal number of `dtype` (1 to spare), so softmax and log-sum-exp need no shift by the
+    row maximum."""
+    info = np.finfo(dtype)
+    T = min(np.log(info.max / n), -np.log(info.tiny)) - 1
+    return float(T * T)
+
+'''
+
+
 def _buffers_function(buffers, xp) -> str:
     dims = {"B": "B"}
     shapes = []
@@ -180,10 +194,15 @@ def _buffers_function(buffers, xp) -> str:
         if b.kind == "0" and b.value is not None:
             shapes.append(f"        {xp.prefix}.full((), {b.value!r}, dtype),")
             continue
+        if b.kind == "T":
+            shapes.append(f"        _exp_bound(dtype, {b.value}),")
+            continue
         make = "ones" if b.kind == "1" else "empty"
         shapes.append(f"        {xp.prefix}.{make}({shape}, {kind}),")
     key = "(B, dtype)"
+    bound = [_EXP_BOUND] if any(b.kind == "T" for b in buffers) else []
     return "\n".join([
+        *bound,
         "_BUFFERS = {}  # (batch size, dtype) → the arrays train_step computes into",
         "",
         "",
