@@ -50,9 +50,10 @@ parser.add_argument("--force", action="store_true", help="overwrite the --output
 args = parser.parse_args()
 for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[var] = str(args.threads)
-if args.threads == 1:  # XLA's CPU backend: one thread for its Eigen kernels and its ops
-    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen="
-                               "false intra_op_parallelism_threads=1").strip()
+if args.threads == 1:  # XLA's CPU backend: one thread for its Eigen kernels (the widely copied
+    # "intra_op_parallelism_threads=1" beside it is no XLA flag: without "--" XLA ignores it)
+    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")
+                               + " --xla_cpu_multi_thread_eigen=false").strip()
 
 import platform  # noqa: E402
 import re  # noqa: E402
@@ -344,7 +345,7 @@ def backends_section() -> str:
     return "\n".join([
         "One training step (forward, loss, all gradients, SGD update) of the same network "
         "from the same parameters and batch, on this CPU with one thread (BLAS, PyTorch "
-        "and XLA: `--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1`). "
+        "and XLA: `--xla_cpu_multi_thread_eigen=false`). "
         "*symnet numpy/jax/torch*: the generated `train_step` of each backend (symnet's "
         "derived backward pass printed for that library; JAX's compiled by `jax.jit`). "
         "*PyTorch autograd*: `nn.Sequential` + `F.cross_entropy` + `loss.backward()` + "
