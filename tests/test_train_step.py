@@ -118,6 +118,16 @@ def test_the_step_is_lowered_into_buffers_and_allocates_nothing_after_the_first_
 
 
 
+@pytest.mark.parametrize("act", ["tanh", "sigmoid"])
+def test_the_statements_after_a_sigmoid_derivative_are_lowered(act):
+    """σ′ runs as its helper, whose result has its argument's shape: what follows it (the
+    gradients of the first layer) is still computed into buffers."""
+    step = sn.codegen(f"6-5-3 {act} softmax_ce")
+    step = step[step.index("def train_step"):]
+    assert "_sigmoid_prime(" in step
+    assert "np.dot(X.T, dZ1, out=dW1)" in step and "dW1 = X.T @ dZ1" not in step
+
+
 def test_scalar_operands_are_0d_arrays_of_the_step_dtype():
     """A Python number in a ufunc call is converted at every call (codegen.inplace): literals
     are 0-d arrays filled once, lr / B is written into one before the call that reads it."""

@@ -289,7 +289,7 @@ class Lowering:
         if n.keywords:
             raise _Opaque
         short = name.split(".", 1)[1] if name.startswith(self.xp + ".") else None
-        if name in ("_sigmoid", "_softplus", "_erf", "_log") and len(args) == 1:
+        if name in ("_sigmoid", "_sigmoid_prime", "_softplus", "_erf", "_log") and len(args) == 1:
             return Info(args[0].shape, "f")
         if short in _UFUNC1 and len(args) == 1:
             return Info(args[0].shape, "s" if args[0].kind == "s" else "f")
