@@ -136,12 +136,12 @@ _Y = {
     return params, X, Y
 ''',
     "unit": '''\
-    if not (Y.min() >= 0 and Y.max() <= 1):  # NaN compares false
+    if not (smallest(Y, None) >= 0 and largest(Y, None) <= 1):  # NaN compares false
         return None
     return params, X, Y
 ''',
     "rows": '''\
-    if not Y.min() >= 0:  # NaN >= 0 is false
+    if not smallest(Y, None) >= 0:  # NaN >= 0 is false
         return None
     sums = Y.dot(c.ones)  # a row holding inf sums to inf
     if sums.tobytes() != c.one * B:  # not all exactly 1: within the tolerance?
@@ -188,7 +188,9 @@ class Guard:
                        + _X.format(**names)
                        + (_LABELS.format(**names) if domain == "rows" else "")
                        + _Y_SHAPE.format(**names) + _Y[domain])
+        # the reductions themselves, not ndarray.min's Python wrapper around them
         scope = {"ndarray": np.ndarray, "vdot": np.vdot, "isfinite": math.isfinite,
+                 "smallest": np.minimum.reduce, "largest": np.maximum.reduce,
                  "UNSIGNED": _UNSIGNED, "ROW_TOL2": _ROW_TOL2,
                  "BY_DTYPE": {np.dtype(t): _Dtype(np.dtype(t), n_out, total)
                               for t in (np.float32, np.float64)}}

@@ -111,10 +111,14 @@ class Lowered:
 class Lowering:
     """Lowers statements one by one (see the module docstring); `xp` the namespace (np, cp)."""
 
-    def __init__(self, xp: str, env: dict[str, Info]):
+    def __init__(self, xp: str, env: dict[str, Info], exact: bool = False):
         self.xp = xp
         # NumPy's dot (BLAS, for 2-D and 1-D operands into a C-contiguous `out` of the exact
-        # dtype, which every buffer is) dispatches faster than the matmul ufunc, same numbers
+        # dtype, which every buffer is) dispatches faster than the matmul ufunc and makes the
+        # same BLAS call. `exact`: the printed statements' very numbers (loss_and_grads_into):
+        # sums stay NumPy's add.reduce, computed into buffers; otherwise they may be BLAS
+        # products with ones (rounding may differ)
+        self.exact = exact
         self.matmul = "np.dot" if xp == "np" else f"{xp}.matmul"
         self.env = dict(env)  # name → Info
         self.buffers: list[_Buffer] = []
@@ -329,10 +333,13 @@ class Lowering:
                 and not n.keywords and isinstance(n.func, ast.Attribute)
                 and n.func.attr == "sum"):
             si = self.info(n.func.value)
-            if si is not None and si.kind == "f" and si.shape:
-                # the total of an array: a dot product with ones (BLAS), cheaper than a
-                # reduction for small arrays
-                return f"{self.xp}.vdot({self.value(n.func.value)}, {self.ones(si.shape)})"
+            if si is not None and si.kind == "f" and si.shape and (
+                    not self.exact or self.xp == "np"):
+                total = self.value(n.func.value)
+                if self.exact:  # x.sum() itself, without ndarray.sum's Python wrapper
+                    return f"np.add.reduce({total}, axis=None)"
+                # a dot product with ones (BLAS), cheaper than a reduction for small arrays
+                return f"{self.xp}.vdot({total}, {self.ones(si.shape)})"
         if i is None or i.shape == () or i.kind == "s" or self.simple(n):
             return self.rebuild(n)
         out = dest
@@ -403,7 +410,8 @@ class Lowering:
             o = target()
             keep = kw.get("keepdims", "False")
             si = self.info(n.func.value)
-            if n.func.attr == "sum" and si is not None and si.kind == "f" and len(si.shape) == 2:
+            if (n.func.attr == "sum" and not self.exact and si is not None and si.kind == "f"
+                    and len(si.shape) == 2):
                 # Sums along an axis of a matrix as a product with a column of ones (BLAS): for
                 # small arrays NumPy's reduction machinery costs more than the arithmetic.
                 if kw["axis"] == "0" and keep == "False":
@@ -452,31 +460,42 @@ class Lowering:
         return o
 
     # ── statements ──
-    def statement(self, target: str, code: str, comment: str | None, dead=()):
-        """`target = code`, lowered; then the names in `dead` are released."""
+    def statement(self, target: str, code: str, comment: str | None, dead=(),
+                  fresh: bool = False):
+        """`target = code`, lowered; then the names in `dead` are released. `fresh`: the value
+        is returned to the caller, so it goes into a new array, never a kept buffer."""
         if comment:
             self.lines.append(f"# {comment_text(comment)}")
         node = ast.parse(code, mode="eval").body
         i = self.info(node)
         lowered = False
         if i is not None and i.shape and i.kind != "s" and not self.simple(node):
-            buf = self.take(i.shape, i.kind)
-            self.lines.append(f"{target} = {buf.name}")
+            if fresh:
+                buf = None
+                shape = ", ".join(str(d) for d in i.shape) + ("," if len(i.shape) == 1 else "")
+                kind = "bool" if i.kind == "b" else "X.dtype"
+                self.lines.append(f"{target} = {self.xp}.empty(({shape}), {kind})")
+            else:
+                buf = self.take(i.shape, i.kind)
+                self.lines.append(f"{target} = {buf.name}")
             mark = len(self.lines)
             try:
                 text = self._emit(node, i, target)
                 lowered = text == target
             except _Opaque:
                 lowered = False
-            if lowered:
+            if lowered and buf is not None:
                 self.pin(target, {buf.name})
                 if target in self.unshifted:
                     self._shift_when_needed(target, node, mark - 1)
-            else:
+            elif not lowered:
                 del self.lines[mark - 1:]
-                self._give_back(buf)
+                if buf is not None:
+                    self._give_back(buf)
         if not lowered:
             text = self.rebuild(node)
+            if fresh and self.mentioned_buffers(text):  # might be a view of a kept buffer
+                text = f"{self.xp}.array({text}, copy=True)"
             self.lines.append(f"{target} = {text}")
             self.pin(target, self.mentioned_buffers(text))
         self.env[target] = i if i is not None else Info(None, "f")

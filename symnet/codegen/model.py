@@ -54,6 +54,7 @@ class Model:
         self.__doc__ = source
         self.masks = None  # dropout masks fixed by `with_masks` (check and verify fix them)
         self._fast_check = Guard(module, self.network).check  # the common call, checked fast
+        self._loss_and_grads = getattr(module, "loss_and_grads_into", module.loss_and_grads)
 
     # ── dropout masks ──
     @property
@@ -77,6 +78,7 @@ class Model:
         fixed = copy.copy(self)
         fixed.masks = self._masks(masks, None)
         fixed.module = _FixedMasks(self.module, fixed.masks)
+        fixed._loss_and_grads = fixed.module.loss_and_grads  # (no loss_and_grads_into: dropout)
         return fixed
 
     def _masks(self, masks, batch):
@@ -150,8 +152,8 @@ class Model:
         dropout: `masks` as given, else fresh ones (training)."""
         if state is None and masks is None:  # the common call: checked fast, nothing else to do
             fast = self._fast_check(params, X, Y)
-            if fast is not None:
-                return self.module.loss_and_grads(*fast)
+            if fast is not None:  # the same numbers, intermediate arrays kept between calls
+                return self._loss_and_grads(*fast)
         params, X, Y = self.check(params, X, Y)
         kwargs = self._with({}, masks, X.shape[0], X.dtype)
         if state is None:

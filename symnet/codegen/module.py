@@ -49,7 +49,7 @@ from ..nn.spec import describe
 from .backends import asarray_function, backend_of, targets_function
 from .logits import logit_domain
 from .printer import Context, comment_text, print_function
-from .train_step import train_step_function
+from .train_step import grads_into_function, train_step_function
 
 # Activations after which a layer's weights start He-normal (variance 2/n_in) rather than
 # Glorot-uniform: those that zero (or nearly zero) half their input, as ReLU does.
@@ -466,6 +466,9 @@ def generated(net, dtype: np.dtype, input_gradient: bool = False,
         train_step_function(d, full, params, xp, norms, guard, net, masks, update),
         _train_function(net, xp),
     ]
+    into = grads_into_function(d, full, params, xp, norms, guard, net, masks)
+    if into:
+        functions.insert(functions.index(_sgd_function(params, xp)), into)
     if xp.name != "numpy":
         functions.insert(0, asarray_function(xp))
     library = {"numpy": "NumPy", "jax": "NumPy and JAX", "torch": "NumPy and PyTorch",
@@ -492,6 +495,7 @@ def generated(net, dtype: np.dtype, input_gradient: bool = False,
         '"""',
         "",
         *xp.imports,
+        *(["from threading import get_ident"] if into else []),
         "",
         f"DTYPE = np.{np.dtype(dtype).name}  # of the arrays init_params makes, train converts to",
         "SHAPES = {" + ", ".join(f'"{k}": {v}' for k, v in shapes.items()) + "}",

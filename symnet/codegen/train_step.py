@@ -14,6 +14,7 @@ import sympy as sp
 
 from ..algebra.matexpr import Elementwise, SumEntries
 from ..algebra.recurrent import recurrent_code
+from ..nn.embedding import index_vocab
 from .inplace import Info, Lowering, names_in, seed_scaled, shift_only_maxima
 from .logits import logit_domain
 from .printer import comment_text
@@ -184,7 +185,55 @@ def _exp_bound(dtype, n):
 '''
 
 
-def _buffers_function(buffers, xp) -> str:
+def grads_into_function(d, full, params, xp, norms, guard, net, masks) -> str:
+    """`loss_and_grads_into(params, X, Y)`: the statements of loss_and_grads computed into
+    arrays kept between calls (per thread, batch size and dtype), in `Lowering`'s exact mode:
+    the same numbers bit for bit, each gradient a new array. What `Model.loss_and_grads` runs
+    after its checks. NumPy only, and not with BatchNorm (state), dropout (masks) or Embedding
+    (integer X): then ""."""
+    if xp.name != "numpy" or norms or masks or index_vocab(net):
+        return ""
+    shapes = dict(d.tape.shapes)
+    names = [*params, *(["X"] if any(s.target == "dX" for s in full.statements) else [])]
+    returned = {f"d{p}" for p in names}
+    env = {"B": Info((), "s"), "X": Info(("B", net.n_in), "f"),
+           "Y": Info(("B", net.n_out), "f")}
+    env.update({p: Info(tuple(shapes[p]), "f") for p in params})
+    low = Lowering(xp.prefix, env, exact=True)
+    last_use = {}
+    for i, s in enumerate(full.statements):
+        for n in names_in(s.code):
+            last_use[n] = i
+    end = len(full.statements)
+    for n in returned | {"L"}:
+        last_use[n] = end
+    dying = {}
+    for n, j in last_use.items():
+        dying.setdefault(j, []).append(n)
+    for i, s in enumerate(full.statements):
+        low.statement(s.target, s.code, s.comment, dying.get(i, []), fresh=s.target in returned)
+    grads = "{" + ", ".join(f'"{p}": d{p}' for p in names) + "}"
+    body = [*low.lines, f"return L, {grads}"]
+    used = names_in("\n".join(body))
+    head = [f'{p} = params["{p}"]' for p in params if p in used]
+    head += ["B = X.shape[0]", f"if getattr(Y, \"shape\", None) != (B, {net.n_out}):",
+             "    Y = _targets(X, Y)"]
+    if low.buffers:
+        names_ = ", ".join(b.name for b in low.buffers) + ("," if len(low.buffers) == 1 else "")
+        head += ["thread = get_ident()",
+                 f"{names_} = (_BUFFERS_INTO.get((B, X.dtype, thread))"
+                 " or _buffers_into(B, X.dtype, thread))"]
+    allocate = _buffers_function(low.buffers, xp, into=True)
+    function = "\n".join([
+        "def loss_and_grads_into(params, X, Y):",
+        '    """loss_and_grads(params, X, Y) computed into arrays kept between calls (per thread,',
+        "    batch size and dtype): the same statements and numbers, each gradient a new array,",
+        '    without allocating the intermediate ones. What symnet\'s checked API calls."""',
+        *(f"    {line}" for line in [*guard, *head, *body])])
+    return allocate + "\n\n\n" + function
+
+
+def _buffers_function(buffers, xp, into: bool = False) -> str:
     dims = {"B": "B"}
     shapes = []
     for b in buffers:
@@ -199,18 +248,26 @@ def _buffers_function(buffers, xp) -> str:
             continue
         make = "ones" if b.kind == "1" else "empty"
         shapes.append(f"        {xp.prefix}.{make}({shape}, {kind}),")
-    key = "(B, dtype)"
     bound = [_EXP_BOUND] if any(b.kind == "T" for b in buffers) else []
+    if into:
+        table, name, args, key = "_BUFFERS_INTO", "_buffers_into", "B, dtype, thread", \
+            "(B, dtype, thread)"
+        what = ("(batch size, dtype, thread) → the arrays loss_and_grads_into computes into",
+                "The arrays of loss_and_grads_into (batch size B, one thread)")
+    else:
+        table, name, args, key = "_BUFFERS", "_buffers", "B, dtype", "(B, dtype)"
+        what = ("(batch size, dtype) → the arrays train_step computes into",
+                "The arrays of train_step for batch size B")
     return "\n".join([
         *bound,
-        "_BUFFERS = {}  # (batch size, dtype) → the arrays train_step computes into",
+        f"{table} = {{}}  # {what[0]}",
         "",
         "",
-        "def _buffers(B, dtype):",
-        '    """The arrays of train_step for batch size B, allocated once and reused."""',
-        "    if len(_BUFFERS) >= 8:",
-        "        _BUFFERS.clear()",
-        f"    buffers = _BUFFERS[{key}] = (",
+        f"def {name}({args}):",
+        f'    """{what[1]}, allocated once and reused."""',
+        f"    if len({table}) >= 8:",
+        f"        {table}.clear()",
+        f"    buffers = {table}[{key}] = (",
         *shapes,
         "    )",
         "    return buffers",
@@ -236,4 +293,4 @@ def _functional_step(params, norms, doc_state) -> str:
         *(f"    {line}" for line in [*inner, ret])])
 
 
-__all__ = ["train_step_function"]
+__all__ = ["grads_into_function", "train_step_function"]
