@@ -48,7 +48,7 @@ def test_digits_standalone():
     if not HAS_SKLEARN:
         assert out.startswith("skipped:") and "scikit-learn" in out
         return
-    assert "imports: ['import numpy as np']" in out
+    assert "imports: ['import numpy as np', 'from threading import get_ident']" in out
     assert "cannot import SymPy or symnet" in out
     accuracy = float(out.split("after 30 epochs of SGD: ")[1].split("%")[0])
     assert accuracy > 90

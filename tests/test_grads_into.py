@@ -6,10 +6,10 @@ import threading
 
 import numpy as np
 import pytest
+from test_train_step import layer_families, networks, specs
 
 import symnet as sn
 from symnet.checking.check import draw
-from test_train_step import layer_families, networks, specs
 
 
 def assert_identical(a, b):

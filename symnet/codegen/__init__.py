@@ -3,9 +3,10 @@
 `printer` (the expression printer: one `_print_<Node>` method per node, common sub-expressions
 named once), `backends` (the spellings that differ for JAX, PyTorch and CuPy: the same printer
 prints for them), `logits` (bce and ce rewritten to be computed from the logits, each rewrite
-confirmed by SymPy), `inplace` (the fused training step: the printed statements computed into
-preallocated arrays), `module` (the standalone module's text: init_params, init_state, forward,
-loss, loss_and_grads, sgd_step, train_step, train), `validate` (translation validation: the
+confirmed by SymPy), `inplace` (the printed statements computed into preallocated arrays: the
+fused training step, and loss_and_grads_into), `module` (the standalone module's text:
+init_params, init_state, forward, loss, loss_and_grads, loss_and_grads_into, sgd_step,
+train_step, train), `validate` (translation validation: the
 printed NumPy code read back into SymPy by a whitelist reader and proved equal to the
 derivation, and compared numerically at every branch), `train_step` (the fused training
 step's text), `model` (`Model`: the checked methods around the loaded module;

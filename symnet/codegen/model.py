@@ -149,7 +149,9 @@ class Model:
     def loss_and_grads(self, params, X, Y, state=None, masks=None):
         """(L, {name: ∂L/∂name}), the gradients shaped and typed like the parameters. With
         `state`, BatchNorm's running statistics are updated in place (momentum 0.1). With
-        dropout: `masks` as given, else fresh ones (training)."""
+        dropout: `masks` as given, else fresh ones (training). The numbers are those of the
+        generated `module.loss_and_grads`, bit for bit; the common call runs its statements
+        into arrays kept between calls (`module.loss_and_grads_into`)."""
         if state is None and masks is None:  # the common call: checked fast, nothing else to do
             fast = self._fast_check(params, X, Y)
             if fast is not None:  # the same numbers, intermediate arrays kept between calls

@@ -11,6 +11,10 @@
     loss_and_grads(params, X, Y, state=None)
                                    L and {name: ∂L/∂name}, forward intermediates reused; with
                                    a state, BatchNorm's running statistics are updated
+    loss_and_grads_into(params, X, Y)
+                                   NumPy, without BatchNorm, dropout or Embedding: the same
+                                   statements and numbers (bit for bit), computed into arrays
+                                   kept between calls (per thread); what the checked API runs
     _targets(X, Y)                 Y as (B, n_out): 1-D targets, class labels; else ValueError
     sgd_step(params, grads, lr)    θ ← θ − lr ∂L/∂θ in place (JAX: returns the new params)
     train_step(params, X, Y, lr)   forward, loss, backward and update in one function: L, with
@@ -467,8 +471,8 @@ def generated(net, dtype: np.dtype, input_gradient: bool = False,
         _train_function(net, xp),
     ]
     into = grads_into_function(d, full, params, xp, norms, guard, net, masks)
-    if into:
-        functions.insert(functions.index(_sgd_function(params, xp)), into)
+    if into:  # after the functions a reader of the module looks for
+        functions.append(into)
     if xp.name != "numpy":
         functions.insert(0, asarray_function(xp))
     library = {"numpy": "NumPy", "jax": "NumPy and JAX", "torch": "NumPy and PyTorch",

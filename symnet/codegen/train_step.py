@@ -1,5 +1,6 @@
 """The generated `train_step(params, X, Y, lr, state=None)`: forward, loss, backward and the
-SGD update in one function.
+SGD update in one function; and `loss_and_grads_into(params, X, Y)`, loss_and_grads' own
+numbers computed into kept arrays (`grads_into_function`).
 
 NumPy and CuPy: the statements of loss_and_grads computed into preallocated buffers
 (`codegen.inplace`), the learning rate folded into the backward seed where every backward
