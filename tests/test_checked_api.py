@@ -251,3 +251,16 @@ def test_inputs_the_fast_path_leaves_to_the_full_check_still_work():
         assert _fast(model, *args) is None
         L, grads = model.loss_and_grads(*args)
         assert np.isclose(L, raw[0]) and grads["W1"].dtype == np.float32
+
+
+@pytest.mark.parametrize("spec", ["3-4-2 tanh softmax_ce", "3-4-2 tanh sigmoid bce"])
+@pytest.mark.parametrize("at", [0, 4, -1])  # where the NaN sits, before or after the minimum
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_a_nan_anywhere_in_the_targets_is_refused(spec, at, dtype):
+    """The fast path reads min and max at argmin/argmax, which point at the first NaN."""
+    model, params, X, Y, _ = _setup(spec, dtype=dtype)
+    Y = Y.copy()
+    Y.flat[at] = np.nan
+    assert _fast(model, params, X, Y) is None
+    with pytest.raises(sn.DataError, match="NaN"):
+        model.loss_and_grads(params, X, Y)

@@ -11,9 +11,10 @@ between calls; every array is read every time. A `Guard` only makes the reading 
 - the parameters `Model.init` makes are views into one buffer (`packed`): when a parameter
   is a view of the flat buffer that the first one is a view of, one dot product over the
   buffer covers it (why that is sound: the comment in `_PARAMETER`);
-- target domains by one NumPy call each: min ≥ 0 (NaN ≥ 0 is false), probability rows by one
-  matrix-vector product compared bytewise with a row of ones (else within a tolerance inside
-  the full check's), class labels by the largest unsigned bit pattern (`argmax`: a negative
+- target domains by one NumPy call each: min ≥ 0 (the entry at `argmin`, the first NaN if there
+  is one, at a third of the cost of a ufunc reduction; NaN ≥ 0 is false), probability rows by
+  one matrix-vector product compared bytewise with a row of ones (else within a tolerance
+  inside the full check's), class labels by the largest unsigned bit pattern (`argmax`: a negative
   label is a huge unsigned number);
 - per-model constants (names, shapes, sizes, one-hot tables) are written into the source of
   one straight-line function per model (`check`), built once: measured side by side, a loop
@@ -136,12 +137,12 @@ _Y = {
     return params, X, Y
 ''',
     "unit": '''\
-    if not (smallest(Y, None) >= 0 and largest(Y, None) <= 1):  # NaN compares false
+    if not (Y.item(Y.argmin()) >= 0 and Y.item(Y.argmax()) <= 1):  # NaN compares false
         return None
     return params, X, Y
 ''',
     "rows": '''\
-    if not smallest(Y, None) >= 0:  # NaN >= 0 is false
+    if not Y.item(Y.argmin()) >= 0:  # argmin: the first NaN if any; NaN >= 0 is false
         return None
     sums = Y.dot(c.ones)  # a row holding inf sums to inf
     if sums.tobytes() != c.one * B:  # not all exactly 1: within the tolerance?
@@ -188,9 +189,7 @@ class Guard:
                        + _X.format(**names)
                        + (_LABELS.format(**names) if domain == "rows" else "")
                        + _Y_SHAPE.format(**names) + _Y[domain])
-        # the reductions themselves, not ndarray.min's Python wrapper around them
         scope = {"ndarray": np.ndarray, "vdot": np.vdot, "isfinite": math.isfinite,
-                 "smallest": np.minimum.reduce, "largest": np.maximum.reduce,
                  "UNSIGNED": _UNSIGNED, "ROW_TOL2": _ROW_TOL2,
                  "BY_DTYPE": {np.dtype(t): _Dtype(np.dtype(t), n_out, total)
                               for t in (np.float32, np.float64)}}
