@@ -30,7 +30,8 @@ def run(name, timeout=60, args=(), **environ):
 
 def test_every_example_is_tested():
     tested = {"print_equations", "digits_standalone", "find_the_bug", "custom_activation",
-              "cnn_digits", "residual_mlp", "sine_phase_rnn", "jax_data_parallel"}
+              "cnn_digits", "residual_mlp", "sine_phase_rnn", "jax_data_parallel",
+              "torch_data_parallel"}
     assert {p.stem for p in (ROOT / "examples").glob("*.py")} <= tested
 
 
@@ -114,4 +115,21 @@ def test_jax_data_parallel():
     assert "16 per device" in out
     assert "ok: data-parallel steps equal single-device steps" in out
     worst = float(out.split("single-device training ")[1].split()[0])
+    assert worst <= 1e-12
+
+
+def test_torch_data_parallel():
+    """The generated PyTorch step, data-parallel over 2 processes (gradients summed by
+    torch.distributed.all_reduce over Gloo), equals single-process training on the whole
+    batch."""
+    if importlib.util.find_spec("torch") is None:
+        out = run("torch_data_parallel")
+        assert out.startswith("skipped:") and "PyTorch" in out
+        return
+    out = run("torch_data_parallel", timeout=240,
+              args=["--spec", "8-16-4 tanh softmax_ce", "--batch", "64", "--steps", "3",
+                    "--dtype", "float64"])
+    assert "2 processes (gloo)" in out and "32 per process" in out
+    assert "ok: data-parallel steps equal single-process steps" in out
+    worst = float(out.split("single-process training ")[1].split()[0])
     assert worst <= 1e-12
