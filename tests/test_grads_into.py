@@ -28,6 +28,7 @@ def cases():
     nets["input gradient"] = "4-5-3 relu softmax_ce"
     nets["one output"] = "7-6-1 relu mse"
     nets["one input"] = "1-6-6-3 tanh softmax_ce"
+    nets["learned scalar"] = "3-5-2 act(x*sigmoid(theta*x), theta=1) softmax_ce"
     return nets
 
 
