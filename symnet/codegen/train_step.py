@@ -220,9 +220,9 @@ def grads_into_function(d, full, params, xp, norms, guard, net, masks) -> str:
     head += ["B = X.shape[0]", f"if getattr(Y, \"shape\", None) != (B, {net.n_out}):",
              "    Y = _targets(X, Y)"]
     if low.buffers:
-        names_ = ", ".join(b.name for b in low.buffers) + ("," if len(low.buffers) == 1 else "")
+        listed = ", ".join(b.name for b in low.buffers) + ("," if len(low.buffers) == 1 else "")
         head += ["thread = get_ident()",
-                 f"{names_} = (_BUFFERS_INTO.get((B, X.dtype, thread))"
+                 f"{listed} = (_BUFFERS_INTO.get((B, X.dtype, thread))"
                  " or _buffers_into(B, X.dtype, thread))"]
     allocate = _buffers_function(low.buffers, xp, into=True)
     function = "\n".join([
