@@ -102,3 +102,28 @@ def test_each_thread_has_its_own_arrays():
     for t in threads:
         t.join()
     assert not failures
+
+
+@pytest.mark.parametrize("layout", ["W1 strided", "X in Fortran order", "X read-only",
+                                    "W2 misaligned"])
+def test_any_memory_layout_gives_the_same_numbers(layout):
+    """NumPy's dot replaces `@` only for C-contiguous aligned operands: for other layouts `@`
+    may run its own loop (NumPy 2.0), so loss_and_grads_into hands those to loss_and_grads."""
+    model = sn.compile("6-5-3 relu softmax_ce")
+    params, X, Y = draw(model.network, model, 0, 4)
+    if layout == "W1 strided":
+        big = np.zeros((6, 10))
+        big[:, ::2] = params["W1"]
+        params["W1"] = big[:, ::2]
+    elif layout == "X in Fortran order":
+        X = np.asfortranarray(X)
+    elif layout == "X read-only":
+        X.setflags(write=False)
+    else:
+        raw = np.zeros(params["W2"].nbytes + 1, np.uint8)[1:]
+        params["W2"] = raw.view(np.float64).reshape(params["W2"].shape)
+        params["W2"][...] = draw(model.network, model, 0, 4)[0]["W2"]
+        assert not params["W2"].flags.aligned
+    expected = model.module.loss_and_grads(params, X, Y)
+    assert_identical(model.module.loss_and_grads_into(params, X, Y), expected)
+    assert_identical(model.loss_and_grads(params, X, Y), expected)

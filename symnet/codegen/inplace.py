@@ -116,9 +116,12 @@ class Lowering:
         # NumPy's dot (BLAS, for 2-D and 1-D operands into a C-contiguous `out` of the exact
         # dtype, which every buffer is) dispatches faster than the matmul ufunc and makes the
         # same BLAS call. `exact`: the printed statements' very numbers (loss_and_grads_into):
-        # sums stay NumPy's add.reduce, computed into buffers; otherwise they may be BLAS
-        # products with ones (rounding may differ)
+        # sums stay NumPy's add.reduce, computed into buffers, and dot replaces `@` only when
+        # both operands are C-contiguous and aligned (a buffer, or a name in `behaved`, or
+        # their transposes): for other layouts `@` may run its own loop (NumPy 2.0), whose
+        # sums round differently from BLAS. Otherwise sums may be BLAS products with ones.
         self.exact = exact
+        self.behaved: set[str] = set()  # names known to be C-contiguous, aligned arrays
         self.matmul = "np.dot" if xp == "np" else f"{xp}.matmul"
         self.env = dict(env)  # name → Info
         self.buffers: list[_Buffer] = []
@@ -382,7 +385,10 @@ class Lowering:
         if isinstance(n, ast.BinOp) and isinstance(n.op, ast.MatMult):
             a, b = self.value(n.left), self.value(n.right)
             o = target()
-            self.lines.append(f"{self.matmul}({a}, {b}, out={o})")
+            product = self.matmul
+            if self.exact and not (self._behaved(a) and self._behaved(b)):
+                product = "np.matmul"  # `@` itself: dot may round differently (see __init__)
+            self.lines.append(f"{product}({a}, {b}, out={o})")
             return o
         if isinstance(n, ast.BinOp):
             fn = _BINOP.get(type(n.op)) or _LOGIC[type(n.op)]
@@ -454,6 +460,12 @@ class Lowering:
                 return o
         raise _Opaque
 
+    def _behaved(self, text: str) -> bool:
+        """Whether operand `text` is a C-contiguous aligned array or its transpose."""
+        name = text[:-2] if text.endswith(".T") else text
+        return name in self.behaved or (name in self._by_name and self._by_name[name].kind
+                                        not in "0T")
+
     def _unary(self, fn, operand, i, o) -> str:
         a = self._into(operand, i, o)
         self.lines.append(f"{self.xp}.{fn}({a}, out={o})")
@@ -484,6 +496,8 @@ class Lowering:
                 lowered = text == target
             except _Opaque:
                 lowered = False
+            if lowered:
+                self.behaved.add(target)  # a buffer, or np.empty's new array
             if lowered and buf is not None:
                 self.pin(target, {buf.name})
                 if target in self.unshifted:

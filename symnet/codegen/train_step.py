@@ -11,6 +11,8 @@ parameters. With dropout the step is loss_and_grads (which draws the masks) then
 
 from __future__ import annotations
 
+import ast
+
 import sympy as sp
 
 from ..algebra.matexpr import Elementwise, SumEntries
@@ -201,6 +203,10 @@ def grads_into_function(d, full, params, xp, norms, guard, net, masks) -> str:
            "Y": Info(("B", net.n_out), "f")}
     env.update({p: Info(tuple(shapes[p]), "f") for p in params})
     low = Lowering(xp.prefix, env, exact=True)
+    # X and the parameters multiplied by `@`: checked C-contiguous and aligned at the start
+    # (else loss_and_grads runs), so that dot may replace `@` (Lowering.__init__)
+    multiplied = _matmul_operands(full.statements) & {"X", *params}
+    low.behaved |= multiplied
     last_use = {}
     for i, s in enumerate(full.statements):
         for n in names_in(s.code):
@@ -217,6 +223,9 @@ def grads_into_function(d, full, params, xp, norms, guard, net, masks) -> str:
     body = [*low.lines, f"return L, {grads}"]
     used = names_in("\n".join(body))
     head = [f'{p} = params["{p}"]' for p in params if p in used]
+    if multiplied:
+        behaved = " and ".join(f"{a}.flags.carray" for a in sorted(multiplied))
+        head += [f"if not ({behaved}):", "    return loss_and_grads(params, X, Y)"]
     head += ["B = X.shape[0]", f"if getattr(Y, \"shape\", None) != (B, {net.n_out}):",
              "    Y = _targets(X, Y)"]
     if low.buffers:
@@ -232,6 +241,20 @@ def grads_into_function(d, full, params, xp, norms, guard, net, masks) -> str:
         '    without allocating the intermediate ones. What symnet\'s checked API calls."""',
         *(f"    {line}" for line in [*guard, *head, *body])])
     return allocate + "\n\n\n" + function
+
+
+def _matmul_operands(statements) -> set[str]:
+    """The names that are an operand of `@` in `statements`, as themselves or transposed."""
+    out = set()
+    for s in statements:
+        for n in ast.walk(ast.parse(s.code, mode="eval")):
+            if isinstance(n, ast.BinOp) and isinstance(n.op, ast.MatMult):
+                for side in (n.left, n.right):
+                    if isinstance(side, ast.Attribute) and side.attr == "T":
+                        side = side.value
+                    if isinstance(side, ast.Name):
+                        out.add(side.id)
+    return out
 
 
 def _buffers_function(buffers, xp, into: bool = False) -> str:
