@@ -117,25 +117,11 @@ def train_step_function(d, full, params, xp, norms, guard, net, masks, update_po
     if xp.prefix == "np":  # (CuPy: the comparison would wait for the device at every step)
         low.unshifted = shift_only_maxima(statements, names_in("\n".join(update_post)) | kept)
     # liveness over the items: statements, then the post lines (state update) and the return
-    reads = [names_in(s.code) for s in statements]
     updates_after = {}
     for p, i in at.items():
         updates_after.setdefault(i, []).append(p)
-    last_use = {}
-    for i, r in enumerate(reads):
-        for n in r:
-            last_use[n] = i
-    for i, ps in updates_after.items():
-        for p in ps:
-            last_use[grad_of[p]] = max(last_use.get(grad_of[p], i), i)
-    end = len(statements)
-    for n in names_in("\n".join(update_post)) | {"L"} | kept:
-        if n in defined:
-            last_use[n] = end
-    dying = {}
-    for n, j in last_use.items():
-        if n not in grad_of.values():
-            dying.setdefault(j, []).append(n)
+    dying = _dying(statements, names_in("\n".join(update_post)) | {"L"} | kept,
+                   read_at={grad_of[p]: i for p, i in at.items()}, never=set(grad_of.values()))
     for i, s in enumerate(statements):
         code = s.code
         if scaled and s.target in seeds:
@@ -207,16 +193,7 @@ def grads_into_function(d, full, params, xp, norms, guard, net, masks) -> str:
     # (else loss_and_grads runs), so that dot may replace `@` (Lowering.__init__)
     multiplied = _matmul_operands(full.statements) & {"X", *params}
     low.behaved |= multiplied
-    last_use = {}
-    for i, s in enumerate(full.statements):
-        for n in names_in(s.code):
-            last_use[n] = i
-    end = len(full.statements)
-    for n in returned | {"L"}:
-        last_use[n] = end
-    dying = {}
-    for n, j in last_use.items():
-        dying.setdefault(j, []).append(n)
+    dying = _dying(full.statements, returned | {"L"})
     for i, s in enumerate(full.statements):
         low.statement(s.target, s.code, s.comment, dying.get(i, []), fresh=s.target in returned)
     grads = "{" + ", ".join(f'"{p}": d{p}' for p in names) + "}"
@@ -241,6 +218,26 @@ def grads_into_function(d, full, params, xp, norms, guard, net, masks) -> str:
         '    without allocating the intermediate ones. What symnet\'s checked API calls."""',
         *(f"    {line}" for line in [*guard, *head, *body])])
     return allocate + "\n\n\n" + function
+
+
+def _dying(statements, live_to_end, read_at=None, never=()) -> dict[int, list[str]]:
+    """{i: the names whose last use is statement i}: each name's last read among `statements`,
+    or later where `read_at` (name → index) says; the names of `live_to_end` that a statement
+    defines are used after the last one, those in `never` never die."""
+    last_use = {}
+    for i, s in enumerate(statements):
+        for n in names_in(s.code):
+            last_use[n] = i
+    for n, i in (read_at or {}).items():
+        last_use[n] = max(last_use.get(n, i), i)
+    defined = {s.target for s in statements}
+    for n in live_to_end & defined:
+        last_use[n] = len(statements)
+    dying = {}
+    for n, j in last_use.items():
+        if n not in never:
+            dying.setdefault(j, []).append(n)
+    return dying
 
 
 def _matmul_operands(statements) -> set[str]:
